@@ -1,0 +1,38 @@
+"""Small synthetic data sets for quick experiments."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def ring_centers(n_modes: int = 8, radius: float = 2.0) -> torch.Tensor:
+    """``(n_modes, 2)`` points evenly spaced on a circle of the given radius."""
+    angles = torch.arange(n_modes, dtype=torch.float32) * (2 * math.pi / n_modes)
+    return radius * torch.stack([angles.cos(), angles.sin()], dim=1)
+
+
+def ring_of_gaussians(n: int, n_modes: int = 8, radius: float = 2.0, std: float = 0.05,
+                      generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Samples from an equal mixture of 2-D Gaussians placed on a ring.
+
+    Returns:
+        points ``(n, 2)`` and the index of the mode each came from ``(n,)``.
+    """
+    if n < 1 or n_modes < 1 or std <= 0:
+        raise ValueError(f"need n >= 1, n_modes >= 1 and std > 0, got {n}, {n_modes}, {std}")
+    modes = torch.randint(n_modes, (n,), generator=generator)
+    noise = torch.randn(n, 2, generator=generator) * std
+    return ring_centers(n_modes, radius)[modes] + noise, modes
+
+
+def gaussian_mixture_2d(n: int, centers: torch.Tensor, std: float = 0.05,
+                        weights: torch.Tensor | None = None,
+                        generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Samples from a mixture of isotropic 2-D Gaussians with the given ``(K, 2)`` centres."""
+    if centers.ndim != 2 or centers.shape[1] != 2:
+        raise ValueError(f"centers must have shape (K, 2), got {tuple(centers.shape)}")
+    k = centers.shape[0]
+    probs = torch.full((k,), 1.0 / k) if weights is None else weights / weights.sum()
+    modes = torch.multinomial(probs, n, replacement=True, generator=generator)
+    return centers[modes] + torch.randn(n, 2, generator=generator) * std, modes

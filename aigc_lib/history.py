@@ -1,0 +1,53 @@
+"""A small record of metrics logged during training."""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+
+class History:
+    """Metric values by name, each a list of ``(step, value)`` pairs.
+
+    >>> h = History(); h.log(10, {"train/loss": 2.5}); h.last("train/loss")
+    2.5
+    """
+
+    def __init__(self) -> None:
+        self._data: dict[str, list[tuple[int, float]]] = defaultdict(list)
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        for name, value in metrics.items():
+            self._data[name].append((int(step), float(value)))
+
+    def names(self) -> list[str]:
+        return list(self._data)
+
+    def steps(self, name: str) -> list[int]:
+        return [s for s, _ in self._get(name)]
+
+    def values(self, name: str) -> list[float]:
+        return [v for _, v in self._get(name)]
+
+    def last(self, name: str) -> float:
+        series = self._get(name)
+        if not series:
+            raise KeyError(f"metric {name!r} has no values yet")
+        return series[-1][1]
+
+    def _get(self, name: str) -> list[tuple[int, float]]:
+        if name not in self._data:
+            raise KeyError(f"no metric named {name!r}; logged metrics are {sorted(self._data)}")
+        return self._data[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._data
+
+    def state_dict(self) -> dict[str, Any]:
+        return {name: [list(p) for p in series] for name, series in self._data.items()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._data = defaultdict(list, {k: [(int(s), float(v)) for s, v in series] for k, series in state.items()})
+
+    def __repr__(self) -> str:
+        parts = [f"{k}: {len(v)} values (last {v[-1][1]:.4g})" for k, v in self._data.items() if v]
+        return "History(" + ", ".join(parts) + ")"

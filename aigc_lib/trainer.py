@@ -1,0 +1,438 @@
+"""One training loop for every model in the course.
+
+The Trainer owns the loop; the task (see :mod:`aigc_lib.task`) owns the
+model, its optimisers and its losses. The loop does, at every step and for
+each optimiser in the task's order (a GAN's discriminator before its
+generator):
+
+1. zero the gradients,
+2. for each of ``grad_accum_steps`` micro-batches: compute the loss (under
+   bf16 autocast on CUDA), stop with :class:`NonFiniteLossError` if it is
+   NaN or infinite, and back-propagate ``loss / grad_accum_steps``,
+3. clip the gradient norm (optional), step the optimiser and its
+   learning-rate schedule.
+
+Around that it evaluates every ``eval_every`` steps, logs to
+:class:`~aigc_lib.history.History`, draws a progress bar and a live loss
+plot, and writes atomic checkpoints from which an interrupted run resumes
+exactly (on CPU: bit-for-bit the same weights as an uninterrupted run).
+"""
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from . import distributed
+from .checkpoint import get_rng_state, load_checkpoint, save_checkpoint, set_rng_state
+from .device import get_device
+from .history import History
+from .schedule import LRMultiplier, constant, warmup_cosine
+from .smoke import SMOKE_MAX_STEPS, is_smoke
+from .task import Task
+
+
+class NonFiniteLossError(RuntimeError):
+    """Raised when a loss becomes NaN or infinite; the message names the step."""
+
+
+@dataclass
+class TrainerConfig:
+    """Settings of one training run. Every field has a sensible default.
+
+    Attributes:
+        max_steps: optimiser steps to run in total (a resumed run counts the
+            steps it already did). Smoke mode caps it at ``SMOKE_MAX_STEPS``.
+        grad_accum_steps: micro-batches whose gradients are summed before
+            each optimiser step. ``4`` with batches of 8 behaves like batches of 32.
+        clip_grad_norm: clip the global gradient norm of each optimiser's
+            parameters to this value; ``None`` turns clipping off.
+        lr_schedule: ``"constant"``, ``"cosine"`` (linear warm-up for
+            ``warmup_steps``, then cosine decay to ``min_lr_ratio``), or a
+            function ``step -> multiplier`` of the base learning rate.
+        eval_every: evaluate every this many steps (0: only at the end).
+        eval_batches: batches per evaluation (``None``: the whole validation set).
+        log_every: average the training metrics over this many steps per log entry.
+        precision: ``"auto"`` (bf16 autocast on CUDA, float32 elsewhere),
+            ``"bf16"`` or ``"fp32"``.
+        compile: wrap the task in ``torch.compile`` (slow to start; pays off
+            on GPUs and long runs).
+        progress: show a tqdm progress bar (main process only).
+        live_plot: ``"auto"`` (only inside a notebook), ``True`` or ``False``.
+        plot_every_s: at most one live-plot redraw per this many seconds.
+        checkpoint_dir: folder for ``last.pt``; ``None`` writes no checkpoints.
+        checkpoint_every: write ``last.pt`` every this many steps (0: only at the end).
+        resume: continue from ``checkpoint_dir/last.pt`` when it exists.
+        device: ``"cuda"``, ``"mps"``, ``"cpu"`` or ``None`` for automatic.
+    """
+
+    max_steps: int = 1000
+    grad_accum_steps: int = 1
+    clip_grad_norm: float | None = None
+    lr_schedule: str | Callable[[int], float] = "constant"
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.1
+    eval_every: int = 0
+    eval_batches: int | None = 20
+    log_every: int = 10
+    precision: str = "auto"
+    compile: bool = False
+    progress: bool = True
+    live_plot: bool | str = "auto"
+    plot_every_s: float = 2.0
+    checkpoint_dir: str | Path | None = None
+    checkpoint_every: int = 0
+    resume: bool = True
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_steps < 0:
+            raise ValueError(f"max_steps must be >= 0, got {self.max_steps}")
+        if self.grad_accum_steps < 1:
+            raise ValueError(f"grad_accum_steps must be >= 1, got {self.grad_accum_steps}")
+        if self.clip_grad_norm is not None and self.clip_grad_norm <= 0:
+            raise ValueError(f"clip_grad_norm must be positive or None, got {self.clip_grad_norm}")
+        if self.precision not in {"auto", "bf16", "fp32"}:
+            raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {self.precision!r}")
+        if isinstance(self.lr_schedule, str) and self.lr_schedule not in {"constant", "cosine"}:
+            raise ValueError(f"lr_schedule must be 'constant', 'cosine' or a function, got {self.lr_schedule!r}")
+        if self.log_every < 1:
+            raise ValueError(f"log_every must be >= 1, got {self.log_every}")
+
+
+def move_to_device(batch: Any, device: torch.device) -> Any:
+    """Move every tensor inside a (nested) tuple, list or dict to ``device``."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(move_to_device(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: move_to_device(v, device) for k, v in batch.items()}
+    return batch
+
+
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
+@dataclass
+class _RunningMean:
+    sums: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, name: str, value: float) -> None:
+        self.sums[name] = self.sums.get(name, 0.0) + value
+        self.counts[name] = self.counts.get(name, 0) + 1
+
+    def pop(self) -> dict[str, float]:
+        out = {k: self.sums[k] / self.counts[k] for k in self.sums}
+        self.sums, self.counts = {}, {}
+        return out
+
+
+class Trainer:
+    """Trains a :class:`~aigc_lib.task.Task`.
+
+    Example::
+
+        trainer = Trainer(max_steps=500, lr_schedule="cosine", warmup_steps=50, eval_every=100)
+        history = trainer.fit(task, train_batches, val_batches)
+
+    Args:
+        config: a :class:`TrainerConfig`; keyword arguments override its fields.
+    """
+
+    def __init__(self, config: TrainerConfig | None = None, **overrides: Any) -> None:
+        base = asdict(config) if config is not None else {}
+        base.update(overrides)
+        self.config = TrainerConfig(**base)
+        self.history = History()
+        self.step = 0
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.schedulers: dict[str, torch.optim.lr_scheduler.LambdaLR] = {}
+        self.task: Task | None = None
+        self.device: torch.device = get_device(self.config.device)
+        self.dist = distributed.DistInfo()
+        self._configured_for: int | None = None
+
+    # ------------------------------------------------------------------ setup
+    @property
+    def max_steps(self) -> int:
+        """The step budget of this run (capped in smoke mode)."""
+        return min(self.config.max_steps, SMOKE_MAX_STEPS) if is_smoke() else self.config.max_steps
+
+    def _lr_multiplier(self) -> LRMultiplier:
+        schedule = self.config.lr_schedule
+        if callable(schedule):
+            return schedule
+        if schedule == "cosine":
+            return warmup_cosine(self.config.warmup_steps, self.max_steps, self.config.min_lr_ratio)
+        if self.config.warmup_steps > 0:
+            return warmup_cosine(self.config.warmup_steps, self.config.warmup_steps, 1.0)
+        return constant()
+
+    def _setup(self, task: Task) -> None:
+        """Move the task to the device and build its optimisers (once per task)."""
+        if self._configured_for == id(task):
+            return
+        if not isinstance(task, nn.Module) or not hasattr(task, "training_loss"):
+            raise TypeError(
+                f"Trainer.fit expects a Task (an nn.Module with configure_optimizers and training_loss), "
+                f"got {type(task).__name__}"
+            )
+        self.dist = distributed.init_from_env(self.device.type)
+        if self.dist.is_distributed and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
+        task.to(self.device)
+        opts = task.configure_optimizers()
+        if isinstance(opts, torch.optim.Optimizer):
+            opts = {"main": opts}
+        if not isinstance(opts, dict) or not opts or not all(isinstance(o, torch.optim.Optimizer) for o in opts.values()):
+            raise TypeError(f"configure_optimizers must return an Optimizer or a non-empty dict of them, got {opts!r}")
+        self.optimizers = dict(opts)
+        task._trainer_optimizer_names = list(self.optimizers)
+        multiplier = self._lr_multiplier()
+        self.schedulers = {n: torch.optim.lr_scheduler.LambdaLR(o, multiplier) for n, o in self.optimizers.items()}
+        self.task = task
+        self._configured_for = id(task)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        p = self.config.precision
+        use_bf16 = p == "bf16" or (p == "auto" and self.device.type == "cuda")
+        if use_bf16:
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    # ------------------------------------------------------------- checkpoints
+    def state_dict(self, train_data: Any = None) -> dict[str, Any]:
+        """Everything needed to continue this run exactly."""
+        assert self.task is not None, "call fit() first"
+        config = {k: (v if isinstance(v, (int, float, str, bool, type(None))) else repr(v))
+                  for k, v in asdict(self.config).items()}
+        state = {
+            "step": self.step,
+            "task": self.task.state_dict(),
+            "optimizers": {n: o.state_dict() for n, o in self.optimizers.items()},
+            "schedulers": {n: s.state_dict() for n, s in self.schedulers.items()},
+            "rng": get_rng_state(),
+            "history": self.history.state_dict(),
+            "config": config,
+        }
+        if train_data is not None and hasattr(train_data, "state_dict"):
+            state["train_data"] = train_data.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any], train_data: Any = None) -> None:
+        assert self.task is not None, "call _setup() first"
+        if set(state["optimizers"]) != set(self.optimizers):
+            raise ValueError(
+                f"checkpoint has optimisers {sorted(state['optimizers'])}, the task has {sorted(self.optimizers)}"
+            )
+        self.task.load_state_dict(state["task"])
+        for n, o in self.optimizers.items():
+            o.load_state_dict(state["optimizers"][n])
+            self.schedulers[n].load_state_dict(state["schedulers"][n])
+        self.step = int(state["step"])
+        self.history.load_state_dict(state["history"])
+        set_rng_state(state["rng"])
+        if train_data is not None and "train_data" in state and hasattr(train_data, "load_state_dict"):
+            train_data.load_state_dict(state["train_data"])
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        d = self.config.checkpoint_dir
+        return Path(d) / "last.pt" if d is not None else None
+
+    def save(self, train_data: Any = None) -> Path | None:
+        """Write ``checkpoint_dir/last.pt`` atomically (main process only)."""
+        path = self.checkpoint_path
+        if path is None or not self.dist.is_main:
+            return None
+        return save_checkpoint(self.state_dict(train_data), path)
+
+    # -------------------------------------------------------------- evaluation
+    @torch.no_grad()
+    def evaluate(self, task: Task, val_data: Iterable) -> dict[str, float]:
+        """Average ``task.validation_metrics`` over ``eval_batches`` batches of ``val_data``.
+
+        A stateful loader (one with ``state_dict``) is rewound afterwards, so
+        every evaluation sees the same batches.
+        """
+        self._setup(task)
+        saved = val_data.state_dict() if hasattr(val_data, "state_dict") else None
+        n = self.config.eval_batches
+        if n is not None and is_smoke():
+            n = min(n, 2)
+        was_training = task.training
+        task.eval()
+        sums: dict[str, float] = {}
+        count = 0
+        try:
+            for batch in itertools.islice(iter(val_data), n):
+                with self._autocast():
+                    metrics = task.validation_metrics(move_to_device(batch, self.device))
+                for k, v in metrics.items():
+                    sums[k] = sums.get(k, 0.0) + float(v)
+                count += 1
+        finally:
+            task.train(was_training)
+            if saved is not None:
+                val_data.load_state_dict(saved)
+        if count == 0:
+            raise ValueError("evaluate() got no batches from val_data")
+        return distributed.all_reduce_mean({k: v / count for k, v in sums.items()}, self.dist, self.device)
+
+    # ---------------------------------------------------------------- training
+    def fit(self, task: Task, train_data: Iterable, val_data: Iterable | None = None) -> History:
+        """Train ``task`` on batches drawn from ``train_data`` until ``max_steps``.
+
+        Args:
+            task: the :class:`~aigc_lib.task.Task` to train.
+            train_data: an iterable of batches. It is iterated as long as
+                needed (restarted when it ends). A loader with
+                ``state_dict``/``load_state_dict`` (such as
+                :class:`aigc_lib.data.TensorBatches`) is checkpointed too,
+                which makes resumed runs exact; with ``torchrun`` its
+                ``shard(rank, world_size)`` is called so each process sees
+                different data.
+            val_data: optional batches for :meth:`evaluate`.
+
+        Returns:
+            The :class:`~aigc_lib.history.History` of logged metrics.
+        """
+        cfg = self.config
+        self._setup(task)
+        if self.dist.is_distributed and hasattr(train_data, "shard"):
+            train_data.shard(self.dist.rank, self.dist.world_size)
+        path = self.checkpoint_path
+        if path is not None and cfg.resume and path.is_file():
+            self.load_state_dict(load_checkpoint(path, map_location=self.device), train_data)
+            if self.dist.is_main:
+                print(f"Resumed from {path} at step {self.step}.", file=sys.stderr)
+
+        step_module: nn.Module = task
+        ddp: nn.parallel.DistributedDataParallel | None = None
+        if self.dist.is_distributed:
+            ddp = nn.parallel.DistributedDataParallel(
+                task,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=len(self.optimizers) > 1,
+            )
+            step_module = ddp
+        if cfg.compile:
+            step_module = torch.compile(step_module)
+
+        total = self.max_steps
+        show = self.dist.is_main
+        bar = tqdm(total=total, initial=self.step, disable=not (show and cfg.progress),
+                   file=sys.stdout, mininterval=2.0, dynamic_ncols=True, desc="training")
+        plot = None
+        if show and (cfg.live_plot is True or (cfg.live_plot == "auto" and _in_notebook())):
+            from .plotting import LiveLossPlot
+            plot = LiveLossPlot(self.history, every_s=cfg.plot_every_s)
+
+        batches = self._endless(train_data)
+        running = _RunningMean()
+        single = list(self.optimizers) == ["main"]
+        task.train()
+        t0 = time.perf_counter()
+        try:
+            while self.step < total:
+                micro = [move_to_device(next(batches), self.device) for _ in range(cfg.grad_accum_steps)]
+                order = task.optimizer_schedule(self.step) or list(self.optimizers)
+                for name in order:
+                    stats = self._optimizer_step(step_module, ddp, name, micro)
+                    for k, v in stats.items():
+                        running.add(k if single else f"{name}_{k}", v)
+                self.step += 1
+                last = self.step == total
+                if self.step % cfg.log_every == 0 or last:
+                    metrics = {f"train/{k}": v for k, v in running.pop().items()}
+                    for n, s in self.schedulers.items():
+                        metrics["lr" if single else f"lr/{n}"] = s.get_last_lr()[0]
+                    self.history.log(self.step, metrics)
+                    loss_key = "train/loss" if single else None
+                    if loss_key in metrics:
+                        bar.set_postfix(loss=f"{metrics[loss_key]:.4f}", refresh=False)
+                if val_data is not None and ((cfg.eval_every and self.step % cfg.eval_every == 0) or last):
+                    val = self.evaluate(task, val_data)
+                    self.history.log(self.step, {f"val/{k}": v for k, v in val.items()})
+                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and not last:
+                    self.save(train_data)
+                bar.update(1)
+                if plot is not None:
+                    plot.update()
+        except KeyboardInterrupt:
+            if show and path is not None:
+                print(f"\nInterrupted at step {self.step}. The last checkpoint is {path}; "
+                      f"call fit() again to resume from it.", file=sys.stderr)
+            raise
+        finally:
+            bar.close()
+            if plot is not None:
+                plot.close()
+        if path is not None and total > 0:
+            self.save(train_data)
+        self.seconds = time.perf_counter() - t0
+        return self.history
+
+    def _optimizer_step(self, step_module: nn.Module, ddp: Any, name: str, micro: list) -> dict[str, float]:
+        """Gradients over the micro-batches, then one step of optimiser ``name``."""
+        cfg = self.config
+        opt = self.optimizers.get(name)
+        if opt is None:
+            raise KeyError(f"optimizer_schedule named {name!r}, but the task's optimisers are {list(self.optimizers)}")
+        assert self.task is not None
+        self.task.zero_grad(set_to_none=True)
+        sums: dict[str, torch.Tensor] = {}
+        n = len(micro)
+        for i, batch in enumerate(micro):
+            sync = ddp.no_sync() if (ddp is not None and i < n - 1) else contextlib.nullcontext()
+            with sync:
+                with self._autocast():
+                    out = step_module(batch, name)
+                loss, extra = (out["loss"], out) if isinstance(out, dict) else (out, {"loss": out})
+                if loss.ndim != 0:
+                    raise ValueError(f"training_loss must return a scalar, got shape {tuple(loss.shape)} "
+                                     f"for optimizer {name!r}")
+                if not torch.isfinite(loss.detach()):
+                    raise NonFiniteLossError(
+                        f"non-finite loss ({loss.item()}) at step {self.step} for optimizer {name!r} "
+                        f"(micro-batch {i}). Try a lower learning rate, gradient clipping "
+                        f"(clip_grad_norm) or check the data for NaN/inf values."
+                    )
+                (loss / n).backward()
+            for k, v in extra.items():
+                v = v.detach().float() if isinstance(v, torch.Tensor) else torch.tensor(float(v))
+                sums[k] = sums.get(k, 0.0) + v / n
+        if cfg.clip_grad_norm is not None:
+            params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
+            sums["grad_norm"] = torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad_norm).detach()
+        opt.step()
+        self.schedulers[name].step()
+        return {k: float(v) for k, v in sums.items()}
+
+    @staticmethod
+    def _endless(data: Iterable) -> Iterator:
+        """Iterate ``data`` forever, restarting it when it ends."""
+        while True:
+            empty = True
+            for batch in data:
+                empty = False
+                yield batch
+            if empty:
+                raise ValueError("train_data produced no batches")
