@@ -1,0 +1,46 @@
+# AIGC from Scratch: one entry point for readers, instructors and CI.
+#   make book   - set up, then build the site into _build/html
+#   make test   - set up, then run every test (what CI runs)
+#   make lab    - set up, then open the notebooks in JupyterLab
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup book lab test unit notebooks site check-site run-notebook bench clean
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+book: setup
+	$(BIN)/jupyter-book build . -W --keep-going
+	@echo "Open _build/html/index.html in a browser."
+
+lab: setup
+	$(BIN)/jupyter lab book/
+
+test: setup
+	bash scripts/test_all.sh
+
+unit: setup
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests -q -n 2 --dist loadfile
+
+notebooks: setup
+	AIGC_SMOKE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest --nbval-lax --nbval-current-env -q -n 2 --dist loadfile book
+
+# Re-run one notebook top to bottom in its real mode and save the outputs: make run-notebook NB=book/01_training_loop.ipynb
+run-notebook: setup
+	cd $(dir $(NB)) && ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+		--ExecutePreprocessor.timeout=1800 --ExecutePreprocessor.kernel_name=python3 $(notdir $(NB))
+
+bench: setup
+	$(BIN)/python -m benchmarks.gpt_cpu
+
+clean:
+	rm -rf _build
