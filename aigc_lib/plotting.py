@@ -124,7 +124,7 @@ def show_images(images: torch.Tensor, nrow: int = 8, title: str | None = None,
     if ax is None:
         scale = 0.55 if labels is None else 0.75
         _, ax = plt.subplots(figsize=(max(2.0, ncol * w / 28 * scale), max(1.2, rows * h / 28 * scale)))
-    ax.imshow(grid[0] if c == 1 else grid.permute(1, 2, 0), cmap=cmap if c == 1 else None, vmin=0, vmax=1)
+    ax.imshow((grid[0] if c == 1 else grid.permute(1, 2, 0)).numpy(), cmap=cmap if c == 1 else None, vmin=0, vmax=1)
     ax.axis("off")
     if labels is not None:
         for i, text in enumerate(labels[:n]):
@@ -145,7 +145,7 @@ def heatmap(matrix: torch.Tensor, xlabels: Sequence[str] | None = None, ylabels:
         raise ValueError(f"heatmap expects a 2-D matrix, got shape {tuple(m.shape)}")
     if ax is None:
         _, ax = plt.subplots(figsize=(max(3.0, 0.35 * m.shape[1] + 1.5), max(2.5, 0.35 * m.shape[0] + 1)))
-    im = ax.imshow(m, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+    im = ax.imshow(m.numpy(), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
     ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     ax.grid(False)
     if xlabels is not None:
@@ -155,8 +155,9 @@ def heatmap(matrix: torch.Tensor, xlabels: Sequence[str] | None = None, ylabels:
     if annotate:
         for i in range(m.shape[0]):
             for j in range(m.shape[1]):
-                ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                        color="white" if m[i, j] < (m.max() + m.min()) / 2 else "black")
+                value = float(m[i, j])
+                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if value < float(m.max() + m.min()) / 2 else "black")
     if title:
         ax.set_title(title)
     return ax
