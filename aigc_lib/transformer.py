@@ -1,0 +1,363 @@
+"""Transformer blocks, the encoder, the decoder and an encoder–decoder model (Vaswani et al., 2017).
+
+* :class:`FeedForward`: the position-wise two-layer network.
+* :class:`TransformerBlock`: attention + feed-forward, each inside a residual
+  connection with layer normalisation (Ba et al., 2016), either **post-LN**
+  (the original paper: normalise after adding the residual) or **pre-LN**
+  (Xiong et al., 2020: normalise the input of each sub-layer; trains more
+  stably without a long warm-up). With ``cross_attention=False`` it is an
+  encoder block or, called with ``is_causal=True`` and a
+  :class:`~aigc_lib.attention.KVCache`, a GPT block. With
+  ``cross_attention=True`` it is a decoder block.
+* :class:`TransformerEncoder` (bidirectional: **not causal**, every token sees
+  every other real token) and :class:`TransformerDecoder` (causal
+  self-attention plus cross-attention to the encoder's output).
+* :class:`Seq2SeqTransformer` and :class:`Seq2SeqTask` for the Trainer.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .attention import KVCache, MultiHeadAttention, padding_mask
+from .positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
+from .task import Task
+
+ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU}
+
+
+@dataclass
+class BlockConfig:
+    """Settings of one Transformer block.
+
+    Attributes:
+        d_model: ``C``, the width of the residual stream.
+        n_heads: attention heads; must divide ``d_model``.
+        d_ff: hidden width of the feed-forward network (default ``4 * d_model``).
+        dropout: dropout on attention weights and on each sub-layer's output.
+        norm_first: True = pre-LN (Xiong et al., 2020), False = post-LN (Vaswani et al., 2017).
+        activation: ``"relu"`` (the original paper) or ``"gelu"`` (GPT).
+        bias: biases in the linear layers.
+        cross_attention: add cross-attention to an encoder's output (decoder block).
+        rope: rotary position embeddings in self-attention (Su et al., 2021).
+        max_len: rotary table length when ``rope=True``.
+        fast_attention: use ``F.scaled_dot_product_attention`` when weights are not needed.
+        layer_norm_eps: epsilon of the layer norms.
+    """
+
+    d_model: int = 128
+    n_heads: int = 4
+    d_ff: int | None = None
+    dropout: float = 0.0
+    norm_first: bool = True
+    activation: str = "relu"
+    bias: bool = True
+    cross_attention: bool = False
+    rope: bool = False
+    max_len: int = 2048
+    fast_attention: bool = True
+    layer_norm_eps: float = 1e-5
+
+    def __post_init__(self) -> None:
+        if self.d_model % self.n_heads != 0:
+            raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+        if self.d_ff is None:
+            self.d_ff = 4 * self.d_model
+
+
+class FeedForward(nn.Module):
+    """``Linear(C, d_ff) -> activation -> dropout -> Linear(d_ff, C)``, applied to each position: ``(B, T, C) -> (B, T, C)``."""
+
+    def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, activation: str = "relu",
+                 bias: bool = True) -> None:
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        self.linear1 = nn.Linear(d_model, d_ff, bias=bias)
+        self.activation = ACTIVATIONS[activation]()
+        self.dropout = nn.Dropout(dropout)
+        self.linear2 = nn.Linear(d_ff, d_model, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear2(self.dropout(self.activation(self.linear1(x))))
+
+
+class TransformerBlock(nn.Module):
+    """One block: self-attention, optional cross-attention, feed-forward; residuals and layer norms.
+
+    Post-LN: ``x = LN(x + sublayer(x))``. Pre-LN: ``x = x + sublayer(LN(x))``.
+
+    When called with ``need_weights=True`` the block keeps the attention
+    weights of that call in ``self.self_attn_weights`` and
+    ``self.cross_attn_weights`` (``(B, H, T_q, T_k)``), for plots.
+    """
+
+    def __init__(self, config: BlockConfig) -> None:
+        super().__init__()
+        c = config
+        self.config = c
+        self.self_attn = MultiHeadAttention(c.d_model, c.n_heads, c.dropout, c.bias, rope=c.rope,
+                                            max_len=c.max_len, fast=c.fast_attention)
+        self.norm1 = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps)
+        if c.cross_attention:
+            self.cross_attn = MultiHeadAttention(c.d_model, c.n_heads, c.dropout, c.bias, cross=True,
+                                                 fast=c.fast_attention)
+            self.norm_cross = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps)
+        self.ff = FeedForward(c.d_model, c.d_ff, c.dropout, c.activation, c.bias)
+        self.norm2 = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps)
+        self.dropout = nn.Dropout(c.dropout)
+        self.self_attn_weights: torch.Tensor | None = None
+        self.cross_attn_weights: torch.Tensor | None = None
+
+    def _residual(self, x: torch.Tensor, norm: nn.LayerNorm, sublayer) -> torch.Tensor:
+        if self.config.norm_first:
+            return x + self.dropout(sublayer(norm(x)))
+        return norm(x + self.dropout(sublayer(x)))
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        is_causal: bool = False,
+        memory: torch.Tensor | None = None,
+        memory_mask: torch.Tensor | None = None,
+        cache: KVCache | None = None,
+        need_weights: bool = False,
+    ) -> torch.Tensor:
+        """``(B, T, C) -> (B, T, C)``.
+
+        Args:
+            x: the residual stream ``(B, T, C)``.
+            mask: self-attention mask (True = may attend), e.g. a padding mask ``(B, 1, T)``.
+            is_causal: causal self-attention (decoder, GPT).
+            memory: the encoder output ``(B, S, C)`` (decoder blocks only).
+            memory_mask: which memory positions may be attended, e.g. ``(B, 1, S)``.
+            cache: a :class:`~aigc_lib.attention.KVCache` for the self-attention.
+            need_weights: keep the attention weights in ``self_attn_weights`` / ``cross_attn_weights``.
+        """
+        has_cross = self.config.cross_attention
+        if has_cross and memory is None:
+            raise ValueError("a decoder block (cross_attention=True) needs memory (B, S, C)")
+        if not has_cross and memory is not None:
+            raise ValueError("this block has no cross-attention; build it with cross_attention=True")
+
+        def self_attention(h: torch.Tensor) -> torch.Tensor:
+            out, w = self.self_attn(h, mask=mask, is_causal=is_causal, need_weights=need_weights, cache=cache)
+            self.self_attn_weights = w
+            return out
+
+        def cross_attention(h: torch.Tensor) -> torch.Tensor:
+            out, w = self.cross_attn(h, context=memory, mask=memory_mask, need_weights=need_weights)
+            self.cross_attn_weights = w
+            return out
+
+        x = self._residual(x, self.norm1, self_attention)
+        if has_cross:
+            x = self._residual(x, self.norm_cross, cross_attention)
+        return self._residual(x, self.norm2, self.ff)
+
+
+class TransformerEncoder(nn.Module):
+    """A stack of blocks with **bidirectional** (not causal) self-attention: ``(B, S, C) -> (B, S, C)``.
+
+    Each source token may attend to every real (non-padding) source token,
+    earlier or later. A pre-LN stack ends with a final layer norm.
+    """
+
+    def __init__(self, config: BlockConfig, n_layers: int) -> None:
+        super().__init__()
+        if config.cross_attention:
+            raise ValueError("encoder blocks have no cross-attention; use cross_attention=False")
+        self.layers = nn.ModuleList(TransformerBlock(config) for _ in range(n_layers))
+        self.final_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.norm_first else nn.Identity()
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, need_weights: bool = False) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x, mask=mask, need_weights=need_weights)
+        return self.final_norm(x)
+
+
+class TransformerDecoder(nn.Module):
+    """A stack of blocks with causal self-attention and cross-attention to ``memory``: ``(B, T, C) -> (B, T, C)``."""
+
+    def __init__(self, config: BlockConfig, n_layers: int) -> None:
+        super().__init__()
+        config = replace(config, cross_attention=True)
+        self.layers = nn.ModuleList(TransformerBlock(config) for _ in range(n_layers))
+        self.final_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.norm_first else nn.Identity()
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None,
+                mask: torch.Tensor | None = None, caches: list[KVCache] | None = None,
+                need_weights: bool = False) -> torch.Tensor:
+        if caches is not None and len(caches) != len(self.layers):
+            raise ValueError(f"need one KVCache per layer ({len(self.layers)}), got {len(caches)}")
+        for i, layer in enumerate(self.layers):
+            x = layer(x, mask=mask, is_causal=True, memory=memory, memory_mask=memory_mask,
+                      cache=None if caches is None else caches[i], need_weights=need_weights)
+        return self.final_norm(x)
+
+
+@dataclass
+class Seq2SeqConfig:
+    """An encoder–decoder Transformer.
+
+    Attributes:
+        src_vocab, tgt_vocab: vocabulary sizes.
+        d_model, n_heads, d_ff, dropout, norm_first, activation: as in :class:`BlockConfig`.
+        n_encoder_layers, n_decoder_layers: stack depths.
+        max_src_len, max_tgt_len: positional table sizes.
+        positional: ``"sinusoidal"``, ``"learned"`` or ``"rope"`` (rotary in self-attention).
+        pad_id: padding token, ignored by masks and the loss.
+        tie_output: share the target embedding matrix with the output layer.
+    """
+
+    src_vocab: int
+    tgt_vocab: int
+    d_model: int = 128
+    n_heads: int = 4
+    d_ff: int | None = None
+    n_encoder_layers: int = 2
+    n_decoder_layers: int = 2
+    dropout: float = 0.1
+    norm_first: bool = True
+    activation: str = "relu"
+    max_src_len: int = 64
+    max_tgt_len: int = 64
+    positional: str = "sinusoidal"
+    pad_id: int = 0
+    tie_output: bool = True
+
+    def __post_init__(self) -> None:
+        if self.positional not in {"sinusoidal", "learned", "rope"}:
+            raise ValueError(f"positional must be 'sinusoidal', 'learned' or 'rope', got {self.positional!r}")
+
+    def block(self, max_len: int) -> BlockConfig:
+        return BlockConfig(self.d_model, self.n_heads, self.d_ff, self.dropout, self.norm_first, self.activation,
+                           rope=self.positional == "rope", max_len=max_len)
+
+
+class Seq2SeqTransformer(nn.Module):
+    """Encoder–decoder Transformer: source tokens ``(B, S)`` and target prefix ``(B, T)`` -> logits ``(B, T, V)``."""
+
+    def __init__(self, config: Seq2SeqConfig) -> None:
+        super().__init__()
+        c = self.config = config
+        self.src_embed = nn.Embedding(c.src_vocab, c.d_model)
+        self.tgt_embed = nn.Embedding(c.tgt_vocab, c.d_model)
+        for emb in (self.src_embed, self.tgt_embed):
+            nn.init.normal_(emb.weight, std=c.d_model ** -0.5)
+        if c.positional == "sinusoidal":
+            self.src_pos = SinusoidalPositionalEncoding(c.d_model, c.max_src_len)
+            self.tgt_pos = SinusoidalPositionalEncoding(c.d_model, c.max_tgt_len)
+        elif c.positional == "learned":
+            self.src_pos = LearnedPositionalEmbedding(c.d_model, c.max_src_len)
+            self.tgt_pos = LearnedPositionalEmbedding(c.d_model, c.max_tgt_len)
+        else:
+            self.src_pos = self.tgt_pos = None
+        self.encoder = TransformerEncoder(c.block(c.max_src_len), c.n_encoder_layers)
+        self.decoder = TransformerDecoder(c.block(c.max_tgt_len), c.n_decoder_layers)
+        self.dropout = nn.Dropout(c.dropout)
+        self.output = nn.Linear(c.d_model, c.tgt_vocab, bias=False)
+        if c.tie_output:
+            self.output.weight = self.tgt_embed.weight
+
+    def _embed(self, tokens: torch.Tensor, embed: nn.Embedding, pos: nn.Module | None, max_len: int,
+               start: int = 0) -> torch.Tensor:
+        if tokens.ndim != 2:
+            raise ValueError(f"tokens must be (B, T) integers, got shape {tuple(tokens.shape)}")
+        if pos is None and start + tokens.shape[1] > max_len:
+            raise IndexError(f"sequence of length {tokens.shape[1]} (from position {start}) is longer than "
+                             f"max_len={max_len}")
+        x = embed(tokens) * math.sqrt(self.config.d_model)
+        if pos is not None:
+            x = pos(x, start=start)
+        return self.dropout(x)
+
+    def encode(self, src: torch.Tensor, need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """``src (B, S)`` -> ``(memory (B, S, C), src_mask (B, 1, S))``."""
+        if src.ndim != 2:
+            raise ValueError(f"source tokens must be (B, T) integers, got shape {tuple(src.shape)}")
+        src_mask = padding_mask(src, pad_id=self.config.pad_id)
+        x = self._embed(src, self.src_embed, self.src_pos, self.config.max_src_len)
+        return self.encoder(x, mask=src_mask, need_weights=need_weights), src_mask
+
+    def decode(self, tgt: torch.Tensor, memory: torch.Tensor, src_mask: torch.Tensor,
+               caches: list[KVCache] | None = None, need_weights: bool = False) -> torch.Tensor:
+        """Target prefix ``(B, T)`` -> logits ``(B, T, V)``; with ``caches``, ``tgt`` holds only the new tokens."""
+        start = 0 if not caches else len(caches[0])
+        x = self._embed(tgt, self.tgt_embed, self.tgt_pos, self.config.max_tgt_len, start=start)
+        return self.output(self.decoder(x, memory, src_mask, caches=caches, need_weights=need_weights))
+
+    def forward(self, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
+        memory, src_mask = self.encode(src)
+        return self.decode(tgt, memory, src_mask)
+
+    def next_log_probs_fn(self, src: torch.Tensor):
+        """A function ``prefixes (N, t) -> log-probs (N, V)`` of the next target token given ``src``.
+
+        ``src`` is ``(S,)`` (one sentence: every prefix continues it, as in beam
+        search) or ``(N, S)`` (one sentence per prefix, as in batched greedy decoding).
+        The encoder runs once.
+        """
+        one = src.ndim == 1
+        memory, src_mask = self.encode(src[None] if one else src)
+
+        def next_log_probs(prefixes: torch.Tensor) -> torch.Tensor:
+            n = prefixes.shape[0]
+            mem, m = (memory.expand(n, -1, -1), src_mask.expand(n, -1, -1)) if one else (memory, src_mask)
+            return torch.log_softmax(self.decode(prefixes, mem, m)[:, -1].float(), dim=-1)
+
+        return next_log_probs
+
+
+class Seq2SeqTask(Task):
+    """Trains a :class:`Seq2SeqTransformer` with cross-entropy (teacher forcing).
+
+    Batches are ``(src (B, S), tgt (B, T+1))`` where ``tgt`` starts with BOS
+    and ends with EOS then padding. The decoder reads ``tgt[:, :-1]`` and
+    predicts ``tgt[:, 1:]``; padding is ignored.
+
+    Args:
+        model: the model.
+        lr: peak learning rate of AdamW (use with ``aigc_lib.schedule.inverse_sqrt``).
+        label_smoothing: as in Vaswani et al. (2017), who used 0.1.
+        weight_decay: AdamW weight decay.
+    """
+
+    def __init__(self, model: Seq2SeqTransformer, lr: float = 1e-3, label_smoothing: float = 0.0,
+                 weight_decay: float = 0.01) -> None:
+        super().__init__()
+        self.model, self.lr = model, lr
+        self.label_smoothing, self.weight_decay = label_smoothing, weight_decay
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(self.model.parameters(), lr=self.lr, betas=(0.9, 0.98),
+                                 weight_decay=self.weight_decay)
+
+    def _logits_and_targets(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        src, tgt = batch
+        logits = self.model(src, tgt[:, :-1])
+        return logits, tgt[:, 1:]
+
+    def training_loss(self, batch, optimizer_name: str = "main") -> torch.Tensor:
+        logits, target = self._logits_and_targets(batch)
+        return F.cross_entropy(logits.flatten(0, 1).float(), target.flatten(), ignore_index=self.model.config.pad_id,
+                               label_smoothing=self.label_smoothing)
+
+    @torch.no_grad()
+    def validation_metrics(self, batch) -> dict[str, float]:
+        """Loss (without label smoothing), token accuracy and teacher-forced sequence accuracy."""
+        logits, target = self._logits_and_targets(batch)
+        pad = self.model.config.pad_id
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), target.flatten(), ignore_index=pad)
+        real = target != pad
+        correct = (logits.argmax(-1) == target) | ~real
+        return {"loss": float(loss),
+                "token_acc": float(correct[real].float().mean()),
+                "seq_acc_teacher_forced": float(correct.all(dim=1).float().mean())}
