@@ -43,11 +43,13 @@ def use_course_style() -> None:
 
 
 def plot_history(history: History, names: Sequence[str] | None = None, ax: plt.Axes | None = None,
-                 logy: bool = False, title: str | None = None) -> plt.Axes:
+                 logy: bool | str = "auto", title: str | None = None) -> plt.Axes:
     """Plot logged metrics against the training step.
 
     Args:
         names: metric names; by default every metric whose name contains "loss".
+        logy: logarithmic y axis; ``"auto"`` uses one when all values are positive
+            and span more than a factor of 10.
     """
     if ax is None:
         _, ax = plt.subplots()
@@ -57,7 +59,10 @@ def plot_history(history: History, names: Sequence[str] | None = None, ax: plt.A
         style = "o-" if name.startswith("val/") else "-"
         ax.plot(steps, values, style, ms=3, label=name)
     ax.set_xlabel("step")
-    ax.set_ylabel("value" if len(names) != 1 else names[0])
+    ax.set_ylabel(names[0] if len(names) == 1 else ("loss" if all("loss" in n for n in names) else "value"))
+    if logy == "auto":
+        values = [v for n in names for v in history.values(n)]
+        logy = bool(values) and min(values) > 0 and max(values) > 10 * min(values)
     if logy:
         ax.set_yscale("log")
     if names:

@@ -1,0 +1,92 @@
+"""BLEU (Papineni et al., 2002): n-gram overlap between outputs and references, for a whole corpus.
+
+For n = 1..4, the *clipped precision* p_n is the number of output n-grams that
+also occur in a reference (each counted at most as often as in the
+reference) divided by the number of output n-grams, both summed over the
+corpus. With ``c`` the total output length and ``r`` the total reference
+length (for several references: the closest one per sentence),
+
+    BLEU = BP * exp(mean_n log p_n),    BP = 1 if c >= r else exp(1 - r / c),
+
+reported in 0..100. ``smooth="exp"`` replaces a zero precision by
+``1 / (2^k * total_n)`` (k = 1, 2, ... for each zero), like sacrebleu's default.
+The numbers equal ``sacrebleu.corpus_bleu`` on the same tokens.
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Callable, Sequence
+
+Tokens = Sequence[str]
+
+
+def ngrams(tokens: Tokens, n: int) -> Counter:
+    """Counts of the n-grams (as tuples) of ``tokens``."""
+    return Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+
+
+def corpus_bleu_stats(hypotheses: Sequence[Tokens], references: Sequence[Sequence[Tokens]],
+                      max_n: int = 4) -> tuple[list[int], list[int], int, int]:
+    """Sufficient statistics: ``(matches per n, totals per n, output length, reference length)``.
+
+    Args:
+        hypotheses: one token list per sentence.
+        references: for each sentence, a list of reference token lists.
+    """
+    if len(hypotheses) != len(references):
+        raise ValueError(f"got {len(hypotheses)} hypotheses but {len(references)} reference lists")
+    correct, total = [0] * max_n, [0] * max_n
+    sys_len = ref_len = 0
+    for hyp, refs in zip(hypotheses, references):
+        if isinstance(refs, str) or not refs or isinstance(refs[0], str):
+            raise TypeError(f"each entry of references must be a non-empty list of token lists, "
+                            f"e.g. [['the', 'cat']], got {refs!r}")
+        sys_len += len(hyp)
+        ref_len += min((len(r) for r in refs), key=lambda r: (abs(r - len(hyp)), r))
+        for n in range(1, max_n + 1):
+            h = ngrams(hyp, n)
+            best = Counter()
+            for r in refs:
+                best |= ngrams(r, n)              # max count over references
+            total[n - 1] += sum(h.values())
+            correct[n - 1] += sum(min(c, best[g]) for g, c in h.items())
+    return correct, total, sys_len, ref_len
+
+
+def bleu_from_stats(correct: list[int], total: list[int], sys_len: int, ref_len: int,
+                    smooth: str = "exp") -> float:
+    """BLEU in 0..100 from :func:`corpus_bleu_stats`."""
+    if smooth not in {"exp", "none"}:
+        raise ValueError(f"smooth must be 'exp' or 'none', got {smooth!r}")
+    if not any(correct):
+        return 0.0
+    bp = 1.0 if sys_len >= ref_len else (math.exp(1 - ref_len / sys_len) if sys_len > 0 else 0.0)
+    log_p, zeros = [], 0
+    for c, t in zip(correct, total):
+        if t == 0:                     # outputs too short to have any n-gram of this order
+            return 0.0
+        if c == 0:
+            if smooth == "none":
+                return 0.0
+            zeros += 1
+            log_p.append(math.log(1.0 / (2 ** zeros * t)))
+        else:
+            log_p.append(math.log(c / t))
+    return 100.0 * bp * math.exp(sum(log_p) / len(log_p))
+
+
+def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str] | Sequence[Sequence[str]],
+                tokenize: Callable[[str], Tokens] = str.split, max_n: int = 4, smooth: str = "exp") -> float:
+    """Corpus BLEU (0..100) of strings.
+
+    Args:
+        hypotheses: the model's outputs.
+        references: one reference string per output, or a list of references per output.
+        tokenize: string -> tokens; ``str.split`` (words) or ``list`` (characters).
+        max_n: the longest n-gram.
+        smooth: ``"exp"`` (sacrebleu's default) or ``"none"``.
+    """
+    refs = [[r] if isinstance(r, str) else list(r) for r in references]
+    stats = corpus_bleu_stats([tokenize(h) for h in hypotheses], [[tokenize(r) for r in rs] for rs in refs], max_n)
+    return bleu_from_stats(*stats, smooth=smooth)
