@@ -1,0 +1,208 @@
+import math
+
+import pytest
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel
+
+from aigc_lib import Trainer
+from aigc_lib.attention import KVCache
+from aigc_lib.beam_search import beam_search
+from aigc_lib.data import RandomWindows
+from aigc_lib.gpt import GPT, GPTConfig, LanguageModelTask
+from aigc_lib.gpt2 import config_from_hf, convert_hf_gpt2_state_dict, from_pretrained, gpt_from_hf
+from aigc_lib.sampling import SamplingConfig
+
+QUIET = dict(progress=False, live_plot=False)
+TINY = dict(vocab_size=23, block_size=16, n_layer=2, n_head=2, n_embd=16)
+
+
+def tiny(**kw) -> GPT:
+    return GPT(GPTConfig(**{**TINY, **kw})).eval()
+
+
+def ids(b=3, t=10, v=23, seed=0):
+    return torch.randint(0, v, (b, t), generator=torch.Generator().manual_seed(seed))
+
+
+def test_shapes_and_parameter_count():
+    model = tiny()
+    assert model(ids()).shape == (3, 10, 23)
+    c = model.config
+    per_block = 12 * c.n_embd**2 + 13 * c.n_embd       # qkv, out, ff (4x) weights and biases, 2 layer norms
+    expected = c.vocab_size * c.n_embd + c.n_layer * per_block + 2 * c.n_embd  # tied head, final norm
+    assert model.num_parameters() == expected
+    assert model.lm_head.weight is model.token_embedding.weight
+
+
+def test_causality_future_tokens_do_not_change_earlier_logits():
+    model = tiny()
+    x = ids()
+    y = x.clone()
+    y[:, 6:] = (y[:, 6:] + 1) % 23
+    torch.testing.assert_close(model(x)[:, :6], model(y)[:, :6])
+    assert not torch.allclose(model(x)[:, 6:], model(y)[:, 6:])
+
+
+def test_initialisation_scales_the_residual_projections():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(**{**TINY, "n_embd": 256, "n_layer": 8}))
+    std = model.blocks[0].self_attn.out_proj.weight.std().item()
+    assert abs(std - 0.02 / math.sqrt(16)) < 1e-3
+    assert abs(model.blocks[0].self_attn.qkv.weight.std().item() - 0.02) < 1e-3
+    assert model.blocks[0].ff.linear1.bias.abs().max() == 0
+    # At initialisation the model predicts close to uniformly: loss near ln(V).
+    x = ids(8, 16, 23)
+    assert abs(model.loss(x, ids(8, 16, 23, seed=1)).item() - math.log(23)) < 0.1
+
+
+def test_fast_attention_path_equals_readable_path():
+    fast = tiny(fast_attention=True)
+    slow = tiny(fast_attention=False)
+    slow.load_state_dict(fast.state_dict())
+    x = ids(t=16)
+    torch.testing.assert_close(fast(x), slow(x), atol=1e-5, rtol=1e-5)
+    caches = [fast.new_caches(), slow.new_caches()]
+    for m, c in zip((fast, slow), caches):
+        m(x[:, :8], c)
+    torch.testing.assert_close(fast(x[:, 8:9], caches[0]), slow(x[:, 8:9], caches[1]), atol=1e-5, rtol=1e-5)
+
+
+def test_gradients_reach_every_parameter():
+    model = tiny().train()
+    model.loss(ids(), ids(seed=1)).backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_cached_forward_equals_full_forward():
+    model = tiny()
+    x = ids(t=12)
+    full = model(x)
+    caches = model.new_caches()
+    parts = [model(x[:, :5], caches)] + [model(x[:, t:t + 1], caches) for t in range(5, 12)]
+    torch.testing.assert_close(torch.cat(parts, dim=1), full, atol=1e-5, rtol=1e-5)
+    assert len(caches[0]) == 12
+
+
+@pytest.mark.parametrize("sampling", [SamplingConfig(temperature=0), SamplingConfig(temperature=1.0),
+                                      SamplingConfig(temperature=0.8, top_k=5, top_p=0.9, repetition_penalty=1.3)])
+def test_kv_cache_generation_gives_exactly_the_same_tokens(sampling):
+    model = tiny()
+    prompt = ids(b=2, t=3)
+    # 40 new tokens: also crosses block_size=16, where the window slides.
+    outs = [model.generate(prompt, 40, sampling=sampling, use_cache=use,
+                           generator=torch.Generator().manual_seed(7)) for use in (True, False)]
+    assert outs[0].shape == (2, 43)
+    assert torch.equal(outs[0], outs[1])
+    assert torch.equal(outs[0][:, :3], prompt)
+
+
+def test_generate_is_deterministic_with_a_generator_and_restores_train_mode():
+    model = tiny().train()
+    a = model.generate(ids(1, 2), 10, generator=torch.Generator().manual_seed(0))
+    b = model.generate(ids(1, 2), 10, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(a, b) and model.training
+
+
+def test_tiny_model_overfits_a_batch_through_the_trainer():
+    torch.manual_seed(0)
+    tokens = torch.randint(0, 23, (17,))
+    data = RandomWindows(tokens, block_size=16, batch_size=1)   # always the same window
+    task = LanguageModelTask(tiny().train(), lr=1e-2, weight_decay=0.0)
+    history = Trainer(max_steps=150, log_every=1, **QUIET).fit(task, data)
+    losses = history.values("train/loss")
+    assert losses[0] > 2.5 and losses[-1] < 0.05
+
+
+def test_beam_search_on_gpt_finds_at_least_the_greedy_likelihood():
+    model = tiny()
+    prompt = ids(1, 3)[0]
+    greedy = model.generate(prompt[None], 6, temperature=0)[0]
+    best = beam_search(model.next_log_probs_fn(), prompt, beam_width=4, max_new_tokens=6)[0]
+    greedy_lp = model.sequence_log_prob(greedy[None], start=3).item()
+    assert best.log_prob >= greedy_lp - 1e-6
+    beam_tokens = torch.cat([prompt, torch.tensor(best.tokens)])
+    assert abs(model.sequence_log_prob(beam_tokens[None], start=3).item() - best.log_prob) < 1e-4
+    # Beam width 1 is greedy decoding.
+    one = beam_search(model.next_log_probs_fn(), prompt, beam_width=1, max_new_tokens=6)[0]
+    assert one.tokens == greedy[3:].tolist()
+
+
+def test_config_and_input_errors():
+    with pytest.raises(ValueError, match="n_embd=30 is not divisible by n_head=4"):
+        GPTConfig(n_embd=30, n_head=4)
+    with pytest.raises(ValueError, match="activation must be one of"):
+        GPTConfig(activation="swish")
+    with pytest.raises(ValueError, match="vocab_size must be >= 1"):
+        GPTConfig(vocab_size=0)
+    model = tiny()
+    with pytest.raises(IndexError, match="token id 23 is outside the vocabulary: expected 0 <= id < vocab_size=23"):
+        model(torch.tensor([[1, 23]]))
+    with pytest.raises(IndexError, match="token id -1 is outside"):
+        model(torch.tensor([[-1, 2]]))
+    with pytest.raises(ValueError, match="sequence of length 17 is longer than the context block_size=16"):
+        model(ids(1, 17))
+    caches = model.new_caches()
+    model(ids(1, 15), caches)
+    with pytest.raises(ValueError, match=r"length 17 .*\(15 cached \+ 2 new tokens\)"):
+        model(ids(1, 2), caches)
+    with pytest.raises(ValueError, match="prompt of length 20 is longer than the context block_size=16"):
+        model.generate(ids(1, 20), 5)
+    with pytest.raises(ValueError, match="token ids must be an integer tensor"):
+        model(torch.zeros(2, 3))
+    with pytest.raises(ValueError, match=r"top_p must be in \(0, 1\]"):
+        model.generate(ids(1, 2), 5, top_p=0)
+    with pytest.raises(ValueError, match="temperature must be >= 0"):
+        model.generate(ids(1, 2), 5, temperature=-0.5)
+    with pytest.raises(ValueError, match="need one KVCache per layer"):
+        model(ids(1, 2), [KVCache()])
+
+
+# ------------------------------------------------------------------ GPT-2 weights
+
+
+@pytest.fixture(scope="module")
+def small_hf_gpt2():
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=50, n_positions=24, n_embd=32, n_layer=3, n_head=4,
+                        bos_token_id=0, eos_token_id=1, pad_token_id=1)
+    return GPT2LMHeadModel(config).eval()
+
+
+def test_gpt2_conversion_gives_the_same_logits(small_hf_gpt2):
+    model = gpt_from_hf(small_hf_gpt2)
+    assert model.config.activation == "gelu_tanh" and model.config.block_size == 24
+    x = ids(2, 24, 50)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), small_hf_gpt2(x).logits, atol=1e-5, rtol=1e-5)
+
+
+def test_gpt2_generation_matches_huggingface_generate(small_hf_gpt2):
+    model = gpt_from_hf(small_hf_gpt2)
+    prompt = ids(2, 4, 50)
+    ours = model.generate(prompt, 12, temperature=0)
+    theirs = small_hf_gpt2.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=12,
+                                    min_new_tokens=12, do_sample=False)
+    assert torch.equal(ours, theirs)
+
+
+def test_gpt2_state_dict_errors(small_hf_gpt2):
+    config = config_from_hf(small_hf_gpt2.config)
+    state = dict(small_hf_gpt2.state_dict())
+    bad = dict(state)
+    bad["transformer.h.1.attn.c_attn.weight"] = torch.zeros(32, 64)
+    with pytest.raises(ValueError, match=r"'transformer.h.1.attn.c_attn.weight' has shape \(32, 64\), "
+                                         r"expected \(32, 96\)"):
+        convert_hf_gpt2_state_dict(bad, config)
+    bad = dict(state)
+    bad["transformer.wte.weight"] = torch.zeros(51, 32)
+    with pytest.raises(ValueError, match=r"'transformer.wte.weight' has shape \(51, 32\), expected \(50, 32\)"):
+        convert_hf_gpt2_state_dict(bad, config)
+    bad = {k: v for k, v in state.items() if not k.startswith("transformer.h.2.")}
+    with pytest.raises(KeyError, match="no 'transformer.h.2.ln_1.weight'"):
+        convert_hf_gpt2_state_dict(bad, config)
+
+
+def test_from_pretrained_says_clearly_when_the_hub_cannot_be_reached(tmp_path):
+    with pytest.raises(ConnectionError, match="could not load 'gpt2' from the Hugging Face hub or the local cache"):
+        from_pretrained("gpt2", local_files_only=True, cache_dir=str(tmp_path))
