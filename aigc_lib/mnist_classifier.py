@@ -1,0 +1,188 @@
+"""A small MNIST classifier, used to *evaluate* generators of digits.
+
+It gives two measurements:
+
+* **classifier FID**: the Fréchet distance between Gaussians fitted to the
+  classifier's 64-dimensional features of real and of generated digits
+  (:func:`classifier_fid`). It has the same formula as the FID of Heusel et
+  al. (2017), but the features come from this small network trained on MNIST,
+  not from the Inception network trained on ImageNet. The numbers are
+  therefore only comparable with each other, inside this course: never with
+  FIDs published in papers.
+* **label check**: the fraction of generated digits that the classifier reads
+  as the digit that was asked for (:func:`label_accuracy`).
+
+Weights. The trained weights ship with the library as
+``aigc_lib/data/files/mnist_classifier.pt`` (about 0.4 MB) and are checked
+against :data:`WEIGHTS_SHA256` every time they are loaded, so every reader and
+CI measure with exactly the same network, also in smoke mode. They were made
+with ``python scripts/train_mnist_classifier.py``, which calls
+:func:`train_mnist_classifier` (the course :class:`~aigc_lib.trainer.Trainer`
+on the offline 4,000-digit training split) and prints the new checksum.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.linalg
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .data.download import verify
+
+WEIGHTS_PATH = Path(__file__).parent / "data" / "files" / "mnist_classifier.pt"
+#: sha256 of the shipped weights; :func:`load_mnist_classifier` refuses any other file.
+WEIGHTS_SHA256 = "f30dcca67d43382801bab602ad799de87b57ed9b745b7c987d813f5b96bbe922"
+
+
+@dataclass
+class MNISTClassifierConfig:
+    """A three-block CNN: ``(B, 1, 28, 28) -> (B, feature_dim) -> (B, 10)``.
+
+    Attributes:
+        channels: output channels of the three conv blocks (3x3 conv, ReLU, 2x2 max-pool;
+            28 -> 14 -> 7 -> 3 pixels).
+        feature_dim: width of the feature layer used for the Fréchet distance.
+        n_classes: number of digits.
+        dropout: dropout before the last layer during training.
+    """
+
+    channels: tuple[int, int, int] = (32, 64, 64)
+    feature_dim: int = 64
+    n_classes: int = 10
+    dropout: float = 0.2
+
+
+class MNISTClassifier(nn.Module):
+    """Images ``(B, 1, 28, 28)`` with values in [0, 1] -> logits ``(B, 10)``."""
+
+    def __init__(self, config: MNISTClassifierConfig | None = None) -> None:
+        super().__init__()
+        self.config = config = config or MNISTClassifierConfig()
+        c1, c2, c3 = config.channels
+        blocks: list[nn.Module] = []
+        for c_in, c_out in ((1, c1), (c1, c2), (c2, c3)):
+            blocks += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+        self.conv = nn.Sequential(*blocks)
+        self.fc = nn.Linear(c3 * 3 * 3, config.feature_dim)
+        self.dropout = nn.Dropout(config.dropout)
+        self.out = nn.Linear(config.feature_dim, config.n_classes)
+
+    @staticmethod
+    def check_images(x: torch.Tensor) -> None:
+        """Raise ``ValueError`` unless ``x`` is ``(B, 1, 28, 28)`` with values in [0, 1]."""
+        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
+            raise ValueError(f"the MNIST classifier expects images of shape (B, 1, 28, 28), got {tuple(x.shape)}")
+        if x.numel() and (float(x.min()) < -1e-3 or float(x.max()) > 1 + 1e-3):
+            raise ValueError(f"the MNIST classifier expects values in [0, 1], got [{float(x.min()):.2f}, "
+                             f"{float(x.max()):.2f}]; convert GAN outputs in [-1, 1] with (x + 1) / 2")
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 1, 28, 28)`` -> ``(B, feature_dim)``: the ReLU features before the last layer."""
+        self.check_images(x)
+        return F.relu(self.fc(self.conv(x).flatten(1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.dropout(self.features(x)))
+
+
+def train_mnist_classifier(images: torch.Tensor, labels: torch.Tensor, max_steps: int = 1500,
+                           batch_size: int = 64, lr: float = 2e-3, seed: int = 0, **trainer_kwargs):
+    """Train an :class:`MNISTClassifier` with the course Trainer (AdamW, cosine schedule).
+
+    Args:
+        images: ``(N, 1, 28, 28)`` in [0, 1]; labels ``(N,)``.
+
+    Returns:
+        ``(model, history)``.
+    """
+    from .data import TensorBatches
+    from .device import seed_everything
+    from .task import SupervisedTask
+    from .trainer import Trainer
+
+    seed_everything(seed)
+    model = MNISTClassifier()
+    task = SupervisedTask(model, F.cross_entropy, lambda p: torch.optim.AdamW(p, lr=lr, weight_decay=1e-4))
+    trainer = Trainer(max_steps=max_steps, lr_schedule="cosine", warmup_steps=50, **trainer_kwargs)
+    history = trainer.fit(task, TensorBatches(images, labels, batch_size=batch_size, seed=seed))
+    model.eval()
+    return model, history
+
+
+def load_mnist_classifier(path: str | Path | None = None, sha256: str | None = WEIGHTS_SHA256,
+                          device: torch.device | str = "cpu") -> MNISTClassifier:
+    """Load the shipped classifier (or ``path``) in evaluation mode after checking its sha256.
+
+    Raises:
+        aigc_lib.data.ChecksumError: the file is not the expected one.
+    """
+    path = Path(path) if path is not None else WEIGHTS_PATH
+    if sha256 is not None:
+        verify(path, sha256, "sha256")
+    model = MNISTClassifier()
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.to(device).eval()
+
+
+@torch.no_grad()
+def predict(model: MNISTClassifier, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """Predicted digits ``(N,)`` for images ``(N, 1, 28, 28)`` in [0, 1]."""
+    device = next(model.parameters()).device
+    return torch.cat([model(images[i:i + batch_size].to(device)).argmax(1).cpu()
+                      for i in range(0, len(images), batch_size)])
+
+
+def label_accuracy(model: MNISTClassifier, images: torch.Tensor, labels: torch.Tensor) -> float:
+    """Fraction of ``images`` that the classifier reads as ``labels`` ``(N,)``."""
+    if len(images) != len(labels):
+        raise ValueError(f"got {len(images)} images but {len(labels)} labels")
+    return float((predict(model, images) == labels.cpu()).float().mean())
+
+
+@torch.no_grad()
+def feature_statistics(model: MNISTClassifier, images: torch.Tensor, batch_size: int = 500
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Mean ``(F,)`` and covariance ``(F, F)`` (float64) of the classifier features of ``images``."""
+    if len(images) < 2:
+        raise ValueError(f"need at least 2 images for a covariance, got {len(images)}")
+    model.eval()
+    device = next(model.parameters()).device
+    feats = torch.cat([model.features(images[i:i + batch_size].to(device)).cpu()
+                       for i in range(0, len(images), batch_size)]).double().numpy()
+    return feats.mean(axis=0), np.cov(feats, rowvar=False)
+
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
+                     eps: float = 1e-6) -> float:
+    """Fréchet (2-Wasserstein) distance squared between N(mu1, sigma1) and N(mu2, sigma2):
+
+    ``||mu1 - mu2||^2 + Tr(sigma1 + sigma2 - 2 (sigma1 sigma2)^(1/2))``.
+
+    ``scipy.linalg.sqrtm`` computes the matrix square root. When the product
+    is nearly singular, ``eps`` is added to both diagonals (as pytorch-fid
+    does); a tiny imaginary part from rounding is dropped.
+    """
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, dtype=np.float64)), np.atleast_1d(np.asarray(mu2, dtype=np.float64))
+    s1, s2 = np.atleast_2d(np.asarray(sigma1, dtype=np.float64)), np.atleast_2d(np.asarray(sigma2, dtype=np.float64))
+    if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (mu1.shape[0],) * 2:
+        raise ValueError(f"need means (F,) and covariances (F, F) of one size F, got {mu1.shape}, {s1.shape}, "
+                         f"{mu2.shape}, {s2.shape}")
+    covmean = scipy.linalg.sqrtm(s1 @ s2)
+    if not np.isfinite(covmean).all():
+        offset = np.eye(s1.shape[0]) * eps
+        covmean = scipy.linalg.sqrtm((s1 + offset) @ (s2 + offset))
+    if np.iscomplexobj(covmean):
+        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
+            raise ValueError(f"matrix square root has a large imaginary part {np.abs(covmean.imag).max():.3g}")
+        covmean = covmean.real
+    diff = mu1 - mu2
+    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+
+
+def classifier_fid(model: MNISTClassifier, images_a: torch.Tensor, images_b: torch.Tensor) -> float:
+    """Fréchet distance between the classifier features of two image sets ``(N, 1, 28, 28)`` in [0, 1]."""
+    return frechet_distance(*feature_statistics(model, images_a), *feature_statistics(model, images_b))
