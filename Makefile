@@ -10,11 +10,13 @@ STAMP  := $(VENV)/.installed
 .PHONY: setup book lab test unit notebooks site check-site run-notebook bench clean
 
 $(STAMP): requirements.txt pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
-	touch $(STAMP)
+	@set -e; t0=$$(date +%s); \
+	$(PYTHON) -m venv $(VENV); \
+	$(BIN)/python -m pip install --quiet --upgrade pip; \
+	$(BIN)/python -m pip install --quiet -r requirements.txt; \
+	$(BIN)/python -m pip install --quiet --no-deps -e .; \
+	touch $(STAMP); \
+	echo "=== setup (virtual environment and requirements) took $$(( $$(date +%s) - t0 )) s"
 
 setup: $(STAMP)
 
