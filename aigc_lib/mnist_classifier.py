@@ -22,6 +22,7 @@ on the offline 4,000-digit training split) and prints the new checksum.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,18 +164,26 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     ``||mu1 - mu2||^2 + Tr(sigma1 + sigma2 - 2 (sigma1 sigma2)^(1/2))``.
 
     ``scipy.linalg.sqrtm`` computes the matrix square root. When the product
-    is nearly singular, ``eps`` is added to both diagonals (as pytorch-fid
-    does); a tiny imaginary part from rounding is dropped.
+    is singular (scipy warns), ``eps`` is added to both diagonals, as
+    pytorch-fid does; a tiny imaginary part from rounding is dropped.
     """
     mu1, mu2 = np.atleast_1d(np.asarray(mu1, dtype=np.float64)), np.atleast_1d(np.asarray(mu2, dtype=np.float64))
     s1, s2 = np.atleast_2d(np.asarray(sigma1, dtype=np.float64)), np.atleast_2d(np.asarray(sigma2, dtype=np.float64))
     if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (mu1.shape[0],) * 2:
         raise ValueError(f"need means (F,) and covariances (F, F) of one size F, got {mu1.shape}, {s1.shape}, "
                          f"{mu2.shape}, {s2.shape}")
-    covmean = scipy.linalg.sqrtm(s1 @ s2)
-    if not np.isfinite(covmean).all():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", scipy.linalg.LinAlgWarning)
+        try:
+            covmean = scipy.linalg.sqrtm(s1 @ s2)
+            singular = not np.isfinite(covmean).all()
+        except scipy.linalg.LinAlgWarning:
+            singular = True
+    if singular:
         offset = np.eye(s1.shape[0]) * eps
-        covmean = scipy.linalg.sqrtm((s1 + offset) @ (s2 + offset))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+            covmean = scipy.linalg.sqrtm((s1 + offset) @ (s2 + offset))
     if np.iscomplexobj(covmean):
         if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
             raise ValueError(f"matrix square root has a large imaginary part {np.abs(covmean.imag).max():.3g}")
