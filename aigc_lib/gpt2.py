@@ -24,6 +24,7 @@ decisions are left to the caller.
 """
 from __future__ import annotations
 
+import socket
 from typing import Any, Mapping
 
 import torch
@@ -31,7 +32,7 @@ from torch import nn
 
 from .gpt import GPT, GPTConfig
 
-__all__ = ["config_from_hf", "convert_hf_gpt2_state_dict", "gpt_from_hf", "from_pretrained"]
+__all__ = ["config_from_hf", "convert_hf_gpt2_state_dict", "gpt_from_hf", "from_pretrained", "hub_reachable"]
 
 _HF_ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu", "relu": "relu"}
 
@@ -113,12 +114,23 @@ def gpt_from_hf(hf_model: nn.Module) -> GPT:
     return model.eval()
 
 
-def from_pretrained(name: str = "gpt2", **hf_kwargs: Any) -> GPT:
+def hub_reachable(host: str = "huggingface.co", timeout_s: float = 3.0) -> bool:
+    """True if a TCP connection to ``host:443`` opens within ``timeout_s`` seconds."""
+    try:
+        socket.create_connection((host, 443), timeout=timeout_s).close()
+        return True
+    except OSError:
+        return False
+
+
+def from_pretrained(name: str = "gpt2", timeout_s: float = 3.0, **hf_kwargs: Any) -> GPT:
     """Download GPT-2 (``"gpt2"``, ``"gpt2-medium"``, ...) from the Hugging Face hub and convert it.
 
     Needs the ``transformers`` package and either internet access or a copy in
-    the local Hugging Face cache. ``hf_kwargs`` go to
-    ``GPT2LMHeadModel.from_pretrained`` (e.g. ``local_files_only=True``).
+    the local Hugging Face cache (or ``name`` = a local folder). A cached copy is
+    used first; otherwise the hub is probed for ``timeout_s`` seconds, so that
+    an offline machine gets a clear error at once instead of after minutes of
+    retries. ``hf_kwargs`` go to ``GPT2LMHeadModel.from_pretrained``.
 
     Raises:
         ConnectionError: the weights could not be fetched (no network, no cached copy).
@@ -127,12 +139,23 @@ def from_pretrained(name: str = "gpt2", **hf_kwargs: Any) -> GPT:
         from transformers import GPT2LMHeadModel
     except ImportError as e:  # pragma: no cover - transformers is in requirements.txt
         raise ImportError("from_pretrained needs the 'transformers' package: pip install transformers") from e
+    def unavailable(reason: str, cause: Exception | None = None) -> ConnectionError:
+        err = ConnectionError(
+            f"could not load {name!r} from the Hugging Face hub or the local cache: {reason}. "
+            f"This needs internet access once (the weights are then cached), or a local folder "
+            f"passed as name. Offline, build a model with aigc_lib.gpt.GPT instead.")
+        err.__cause__ = cause
+        return err
+
+    try:  # a cached copy or a local folder: no network needed
+        return gpt_from_hf(GPT2LMHeadModel.from_pretrained(name, **{**hf_kwargs, "local_files_only": True}))
+    except OSError as e:
+        if hf_kwargs.get("local_files_only"):
+            raise unavailable("no local copy (local_files_only=True)", e) from e
+    if not hub_reachable(timeout_s=timeout_s):
+        raise unavailable(f"huggingface.co cannot be reached within {timeout_s} s")
     try:
         hf_model = GPT2LMHeadModel.from_pretrained(name, **hf_kwargs)
     except OSError as e:
-        raise ConnectionError(
-            f"could not load {name!r} from the Hugging Face hub or the local cache: {type(e).__name__}. "
-            f"This needs internet access once (the weights are then cached), or a local folder "
-            f"passed as name. Offline, build a model with aigc_lib.gpt.GPT instead."
-        ) from e
+        raise unavailable(type(e).__name__, e) from e
     return gpt_from_hf(hf_model)

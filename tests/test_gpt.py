@@ -206,3 +206,18 @@ def test_gpt2_state_dict_errors(small_hf_gpt2):
 def test_from_pretrained_says_clearly_when_the_hub_cannot_be_reached(tmp_path):
     with pytest.raises(ConnectionError, match="could not load 'gpt2' from the Hugging Face hub or the local cache"):
         from_pretrained("gpt2", local_files_only=True, cache_dir=str(tmp_path))
+
+
+def test_from_pretrained_fails_fast_when_offline(tmp_path, monkeypatch):
+    import aigc_lib.gpt2 as gpt2_mod
+    monkeypatch.setattr(gpt2_mod, "hub_reachable", lambda timeout_s: False)
+    with pytest.raises(ConnectionError, match="huggingface.co cannot be reached within 3.0 s"):
+        from_pretrained("gpt2", cache_dir=str(tmp_path))
+
+
+def test_from_pretrained_loads_a_local_folder(small_hf_gpt2, tmp_path):
+    small_hf_gpt2.save_pretrained(tmp_path)
+    model = from_pretrained(str(tmp_path))
+    x = ids(1, 8, 50)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), small_hf_gpt2(x).logits, atol=1e-5, rtol=1e-5)

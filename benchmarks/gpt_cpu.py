@@ -1,0 +1,461 @@
+"""GPT benchmark for issue 4: training speed, quality per wall-clock, generation with a KV cache.
+
+Run from the repository root::
+
+    python -m benchmarks.gpt_cpu                       # every section, 2 threads
+    python -m benchmarks.gpt_cpu --sections speed      # one section
+    python -m benchmarks.gpt_cpu --sections gpu        # GPT-2-124M on a CUDA GPU: bf16, compile, flash
+
+Sections:
+
+* ``speed``: ms/iter and tokens/s at nanoGPT's CPU configuration (4 layers,
+  4 heads, width 128, context 64, batch 12, vocab 65, dropout 0, AdamW, gradient
+  clipping 1.0). A faithful copy of nanoGPT's model and training loop runs
+  in the same process, **interleaved** with ours (rounds of ``--speed-steps``
+  steps each), so both see the same machine load. Ours runs twice: through
+  :class:`aigc_lib.Trainer` (what the chapter uses) and in a bare loop, to
+  show the Trainer's per-step overhead.
+* ``quality``: validation loss on Tiny Shakespeare (characters, last 10 %
+  held out, as nanoGPT) after ``--budget-s`` seconds (101 s) of training
+  with the chapter's recipe. The step count is fixed before training from a
+  short timing run (or from ``--ms-per-iter``) so that the cosine schedule
+  ends exactly when the time is up.
+* ``generation``: a GPT-2-124M-shaped model (random weights) generates 200
+  tokens greedily, with and without the KV cache; Hugging Face ``generate``
+  runs on the same weights. All four must give the same tokens.
+* ``gpu`` (only on CUDA): GPT-2-124M training throughput in bf16 with
+  ``torch.compile`` and flash attention, and MFU against ``--peak-tflops``.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import math
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aigc_lib import Trainer
+from aigc_lib.data import RandomWindows, load_tiny_shakespeare
+from aigc_lib.gpt import GPT, GPTConfig, LanguageModelTask
+from aigc_lib.tokenizers import CharTokenizer
+
+NANOGPT_MS_PER_ITER = 44.8      # measured on the course machine (issue 4)
+NANOGPT_VAL_LOSS_101S = 1.886
+
+
+# --------------------------------------------------------------------------- nanoGPT, as a baseline
+# A faithful, minimal copy of nanoGPT's model.py / train.py hot path (Karpathy, MIT licence), used
+# only to measure against. bias=False, GELU, SDPA with is_causal, tied weights, foreach-less AdamW on CPU.
+
+class _NanoLayerNorm(nn.Module):
+    def __init__(self, ndim: int, bias: bool) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(ndim))
+        self.bias = nn.Parameter(torch.zeros(ndim)) if bias else None
+
+    def forward(self, x):
+        return F.layer_norm(x, self.weight.shape, self.weight, self.bias, 1e-5)
+
+
+class _NanoAttention(nn.Module):
+    def __init__(self, c: GPTConfig) -> None:
+        super().__init__()
+        self.c_attn = nn.Linear(c.n_embd, 3 * c.n_embd, bias=c.bias)
+        self.c_proj = nn.Linear(c.n_embd, c.n_embd, bias=c.bias)
+        self.n_head, self.n_embd, self.dropout = c.n_head, c.n_embd, c.dropout
+        self.resid_dropout = nn.Dropout(c.dropout)
+
+    def forward(self, x):
+        b, t, c = x.size()
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
+        k = k.view(b, t, self.n_head, c // self.n_head).transpose(1, 2)
+        q = q.view(b, t, self.n_head, c // self.n_head).transpose(1, 2)
+        v = v.view(b, t, self.n_head, c // self.n_head).transpose(1, 2)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=None,
+                                           dropout_p=self.dropout if self.training else 0, is_causal=True)
+        y = y.transpose(1, 2).contiguous().view(b, t, c)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class _NanoMLP(nn.Module):
+    def __init__(self, c: GPTConfig) -> None:
+        super().__init__()
+        self.c_fc = nn.Linear(c.n_embd, 4 * c.n_embd, bias=c.bias)
+        self.gelu = nn.GELU()
+        self.c_proj = nn.Linear(4 * c.n_embd, c.n_embd, bias=c.bias)
+        self.dropout = nn.Dropout(c.dropout)
+
+    def forward(self, x):
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+
+
+class _NanoBlock(nn.Module):
+    def __init__(self, c: GPTConfig) -> None:
+        super().__init__()
+        self.ln_1, self.attn = _NanoLayerNorm(c.n_embd, c.bias), _NanoAttention(c)
+        self.ln_2, self.mlp = _NanoLayerNorm(c.n_embd, c.bias), _NanoMLP(c)
+
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+class NanoGPT(nn.Module):
+    """nanoGPT's GPT (the baseline)."""
+
+    def __init__(self, c: GPTConfig) -> None:
+        super().__init__()
+        self.config = c
+        self.transformer = nn.ModuleDict(dict(
+            wte=nn.Embedding(c.vocab_size, c.n_embd), wpe=nn.Embedding(c.block_size, c.n_embd),
+            drop=nn.Dropout(c.dropout), h=nn.ModuleList([_NanoBlock(c) for _ in range(c.n_layer)]),
+            ln_f=_NanoLayerNorm(c.n_embd, c.bias)))
+        self.lm_head = nn.Linear(c.n_embd, c.vocab_size, bias=False)
+        self.transformer.wte.weight = self.lm_head.weight
+        self.apply(self._init_weights)
+        for pn, p in self.named_parameters():
+            if pn.endswith("c_proj.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * c.n_layer))
+
+    @staticmethod
+    def _init_weights(module):
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def forward(self, idx, targets):
+        t = idx.size(1)
+        pos = torch.arange(0, t, dtype=torch.long, device=idx.device)
+        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
+        for block in self.transformer.h:
+            x = block(x)
+        x = self.transformer.ln_f(x)
+        logits = self.lm_head(x)
+        return logits, F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
+
+    def configure_optimizers(self, weight_decay, learning_rate, betas):
+        params = [p for p in self.parameters() if p.requires_grad]
+        groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+                  {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+        return torch.optim.AdamW(groups, lr=learning_rate, betas=betas)  # fused only on CUDA in nanoGPT
+
+
+class NanoLoop:
+    """nanoGPT's train.py inner loop: random batches from a uint16 array, cosine LR, clip 1.0, loss.item()."""
+
+    def __init__(self, data: np.ndarray, config: GPTConfig, batch_size: int, lr: float = 1e-3,
+                 warmup: int = 100, decay_iters: int = 2000, min_lr: float = 1e-4) -> None:
+        self.data, self.config, self.batch_size = data, config, batch_size
+        self.model = NanoGPT(config)
+        self.optimizer = self.model.configure_optimizers(0.1, lr, (0.9, 0.99))
+        self.lr, self.warmup, self.decay_iters, self.min_lr = lr, warmup, decay_iters, min_lr
+        self.iter = 0
+        self.X, self.Y = self.get_batch()
+
+    def get_batch(self):
+        bs = self.config.block_size
+        ix = torch.randint(len(self.data) - bs, (self.batch_size,))
+        x = torch.stack([torch.from_numpy(self.data[i:i + bs].astype(np.int64)) for i in ix])
+        y = torch.stack([torch.from_numpy(self.data[i + 1:i + 1 + bs].astype(np.int64)) for i in ix])
+        return x, y
+
+    def get_lr(self, it):
+        if it < self.warmup:
+            return self.lr * (it + 1) / (self.warmup + 1)
+        if it > self.decay_iters:
+            return self.min_lr
+        ratio = (it - self.warmup) / (self.decay_iters - self.warmup)
+        return self.min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (self.lr - self.min_lr)
+
+    def steps(self, n: int) -> float:
+        """Run ``n`` iterations; return the last loss."""
+        self.model.train()
+        for _ in range(n):
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.get_lr(self.iter)
+            _, loss = self.model(self.X, self.Y)
+            self.X, self.Y = self.get_batch()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            lossf = loss.item()  # log_interval=1
+            self.iter += 1
+        return lossf
+
+
+# --------------------------------------------------------------------------- helpers
+
+def shakespeare_ids() -> tuple[torch.Tensor, torch.Tensor]:
+    """Character ids of Tiny Shakespeare, split 90 % / 10 % as nanoGPT does."""
+    text = load_tiny_shakespeare()
+    ids = torch.tensor(CharTokenizer(text).encode(text), dtype=torch.long)
+    n = int(0.9 * len(ids))
+    return ids[:n], ids[n:]
+
+
+def load_line() -> str:
+    try:
+        return "load average %.2f %.2f %.2f" % os.getloadavg()
+    except OSError:
+        return "load average n/a"
+
+
+def quiet(**kw) -> dict:
+    return dict(progress=False, live_plot=False, **kw)
+
+
+# --------------------------------------------------------------------------- speed
+
+def bench_speed(args) -> dict[str, float]:
+    train_ids, _ = shakespeare_ids()
+    data16 = train_ids.numpy().astype(np.uint16)
+    nano_cfg = GPTConfig(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0, bias=False)
+    ours_cfg = GPTConfig(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0, bias=False)
+    b, n, rounds = 12, args.speed_steps, args.speed_rounds
+    torch.manual_seed(0)
+    nano = NanoLoop(data16, nano_cfg, b)
+
+    task = LanguageModelTask(GPT(ours_cfg), lr=1e-3, weight_decay=0.1, betas=(0.9, 0.99), fused=True)
+    trainer = Trainer(**quiet(max_steps=0, lr_schedule="cosine", warmup_steps=100, clip_grad_norm=1.0,
+                              log_every=n, precision=args.precision))
+    stream = RandomWindows(train_ids, 64, b, seed=0)
+
+    # A bare loop over the same kind of model/optimiser: what the Trainer adds on top of it.
+    bare_model = GPT(ours_cfg)
+    bare_task = LanguageModelTask(bare_model, lr=1e-3, fused=True)
+    bare_opt = bare_task.configure_optimizers()
+    bare_stream = iter(RandomWindows(train_ids, 64, b, seed=1))
+
+    clock = time.process_time if args.cpu_time else time.perf_counter
+
+    def autocast():
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16")
+    times: dict[str, list[float]] = {"nanoGPT (baseline)": [], "ours, Trainer": [], "ours, bare loop": []}
+
+    class Interleaved:
+        """A batch stream for the Trainer that, between two of the Trainer's steps, runs one
+        nanoGPT step and one bare-loop step: the three alternate step by step and share the load."""
+
+        def __iter__(self):
+            last = None
+            for k in range(10**9):
+                now = clock()
+                if last is not None:
+                    times["ours, Trainer"].append(now - last)
+                t0 = clock()
+                nano.steps(1)
+                t1 = clock()
+                run_bare_step()
+                t2 = clock()
+                times["nanoGPT (baseline)"].append(t1 - t0)
+                times["ours, bare loop"].append(t2 - t1)
+                last = clock()
+                yield stream.batch(k)   # the Trainer's batch is made inside its timed interval
+
+    def run_bare_step():
+        x, y = next(bare_stream)
+        with autocast():
+            loss = bare_model.loss(x, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(bare_model.parameters(), 1.0)
+        bare_opt.step()
+        bare_opt.zero_grad(set_to_none=True)
+        loss.item()
+
+    trainer.config.max_steps = 10            # warm-up, not timed
+    trainer.fit(task, Interleaved())
+    times = {k: [] for k in times}
+    trainer.config.max_steps += n * rounds
+    trainer.fit(task, Interleaved())
+    times = {k: [sum(v[i:i + n]) / n * 1e3 for i in range(0, len(v) - n + 1, n)] for k, v in times.items()}
+    med = {k: statistics.median(v) for k, v in times.items()}
+    what = "CPU ms/iter (process time)" if args.cpu_time else "ms/iter"
+    print(f"\n## Training speed (nanoGPT CPU config, batch {b} x context 64; steps interleaved one by one; "
+          f"median over {len(times['ours, Trainer'])} blocks of {n} steps; {torch.get_num_threads()} threads; "
+          f"{load_line()})")
+    print(f"| run | {what} | tokens/s | vs nanoGPT in this process |")
+    print(f"|---|---:|---:|---:|")
+    for k, v in med.items():
+        print(f"| {k} | {v:.1f} | {b * 64 / v * 1e3:,.0f} | {med['nanoGPT (baseline)'] / v:.2f}x |")
+    est = NANOGPT_MS_PER_ITER * med["ours, Trainer"] / med["nanoGPT (baseline)"]
+    print(f"\nTrainer overhead: {med['ours, Trainer'] - med['ours, bare loop']:+.2f} ms/iter. "
+          f"Scaled to nanoGPT's quiet-machine {NANOGPT_MS_PER_ITER} ms/iter, ours (Trainer) would take "
+          f"{est:.1f} ms/iter ({(1 - est / NANOGPT_MS_PER_ITER) * 100:.0f} % faster).")
+    return med
+
+
+# --------------------------------------------------------------------------- quality per wall-clock
+
+def recipe_task(args, seed: int = 0) -> LanguageModelTask:
+    """The chapter's recipe (see book/04_gpt.ipynb for the reasons)."""
+    torch.manual_seed(seed)
+    config = GPTConfig(vocab_size=65, block_size=args.block_size, n_layer=args.n_layer, n_head=args.n_head,
+                       n_embd=args.n_embd, dropout=0.0, bias=False)
+    return LanguageModelTask(GPT(config), lr=args.lr, weight_decay=0.1, betas=(0.9, 0.99), fused=True)
+
+
+def bench_quality(args) -> dict[str, float]:
+    train_ids, val_ids = shakespeare_ids()
+    bs, batch = args.block_size, args.batch
+    run = dict(lr_schedule="cosine", warmup_steps=args.warmup, min_lr_ratio=0.1, clip_grad_norm=1.0,
+               precision=args.precision)
+    if args.ms_per_iter:
+        ms = args.ms_per_iter
+    else:  # time 30 steps of a throwaway copy, after 10 warm-up steps
+        trainer = Trainer(**quiet(max_steps=10, log_every=10, **run))
+        task = recipe_task(args, 1)
+        stream = RandomWindows(train_ids, bs, batch, seed=99)
+        trainer.fit(task, stream)
+        trainer.config.max_steps = 40
+        t0 = time.perf_counter()
+        trainer.fit(task, stream)
+        ms = (time.perf_counter() - t0) / 30 * 1e3
+    steps = int(args.budget_s * 1e3 / ms * 0.98)
+    task = recipe_task(args, 0)
+    trainer = Trainer(**quiet(max_steps=steps, log_every=100, **run))
+    t0 = time.perf_counter()
+    trainer.fit(task, RandomWindows(train_ids, bs, batch, seed=0))
+    seconds = time.perf_counter() - t0
+    val = Trainer(**quiet(eval_batches=None)).evaluate(task, RandomWindows(val_ids, bs, 64, seed=1, num_batches=100))
+    print(f"\n## Quality per wall-clock ({load_line()})")
+    print(f"| recipe | steps | train time | val loss (100 x 64 windows of 64) | nanoGPT |")
+    print(f"|---|---:|---:|---:|---:|")
+    print(f"| {args.n_layer}L/{args.n_head}H/{args.n_embd}, context {bs}, batch {batch}, {args.precision}, "
+          f"lr {args.lr} warm-up {args.warmup} + cosine | {steps} "
+          f"({ms:.1f} ms/iter planned) | {seconds:.1f} s | {val['loss']:.3f} | {NANOGPT_VAL_LOSS_101S} |")
+    return {"steps": steps, "seconds": seconds, "val_loss": val["loss"]}
+
+
+# --------------------------------------------------------------------------- generation
+
+def bench_generation(args) -> dict[str, float]:
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from aigc_lib.gpt2 import gpt_from_hf
+
+    torch.manual_seed(0)
+    hf = GPT2LMHeadModel(GPT2Config(bos_token_id=0, eos_token_id=0)).eval()   # 124M, random weights
+    ours = gpt_from_hf(hf)
+    n_new = args.gen_tokens
+    prompt = torch.randint(0, 50257, (1, args.gen_prompt))
+    results, outs = {}, {}
+    cases = {
+        "ours, KV cache": lambda: ours.generate(prompt, n_new, temperature=0, use_cache=True),
+        "ours, no cache": lambda: ours.generate(prompt, n_new, temperature=0, use_cache=False),
+        "HF generate, cache": lambda: hf.generate(prompt, attention_mask=torch.ones_like(prompt),
+                                                  max_new_tokens=n_new, min_new_tokens=n_new,
+                                                  do_sample=False, use_cache=True),
+        "HF generate, no cache": lambda: hf.generate(prompt, attention_mask=torch.ones_like(prompt),
+                                                     max_new_tokens=n_new, min_new_tokens=n_new,
+                                                     do_sample=False, use_cache=False),
+    }
+    ours.generate(prompt, 3, temperature=0)   # warm-up
+    with torch.no_grad():
+        for name, fn in cases.items():
+            if "no cache" in name and args.skip_slow:
+                continue
+            t0 = time.perf_counter()
+            outs[name] = fn()
+            results[name] = n_new / (time.perf_counter() - t0)
+    print(f"\n## Generation: GPT-2-124M shape, random weights, greedy, prompt {args.gen_prompt} "
+          f"+ {n_new} new tokens ({load_line()})")
+    print("| run | tokens/s | speed-up from the cache |")
+    print("|---|---:|---:|")
+    for name, tps in results.items():
+        base = results.get(name.replace("KV cache", "no cache").replace(", cache", ", no cache"))
+        sp = f"{tps / base:.1f}x" if base and "no cache" not in name else ""
+        print(f"| {name} | {tps:.1f} | {sp} |")
+    ref = outs["ours, KV cache"]
+    same = all(torch.equal(o, ref) for o in outs.values())
+    print(f"\nAll runs produced the same tokens: {same}")
+    return results
+
+
+# --------------------------------------------------------------------------- GPU (not run on CPU)
+
+def bench_gpu(args) -> dict[str, float]:
+    """GPT-2-124M training throughput on CUDA: bf16 autocast, torch.compile, flash SDPA, fused AdamW."""
+    if not torch.cuda.is_available():
+        print("\n## GPU: skipped (no CUDA device)")
+        return {}
+    torch.backends.cuda.matmul.allow_tf32 = True
+    cfg = GPTConfig(vocab_size=50304, block_size=1024, n_layer=12, n_head=12, n_embd=768, dropout=0.0, bias=False)
+    model = GPT(cfg).cuda()
+    opt = LanguageModelTask(model, lr=6e-4, fused=True).configure_optimizers()
+    step = torch.compile(lambda x, y: model.loss(x, y))
+    b = args.gpu_batch
+    x = torch.randint(0, cfg.vocab_size, (b, cfg.block_size), device="cuda")
+    y = torch.randint(0, cfg.vocab_size, (b, cfg.block_size), device="cuda")
+
+    def one():
+        with torch.autocast("cuda", dtype=torch.bfloat16), torch.nn.attention.sdpa_kernel(
+                torch.nn.attention.SDPBackend.FLASH_ATTENTION):
+            loss = step(x, y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    for _ in range(5):
+        one()
+    torch.cuda.synchronize()
+    n = 20
+    t0 = time.perf_counter()
+    for _ in range(n):
+        one()
+    torch.cuda.synchronize()
+    dt = (time.perf_counter() - t0) / n
+    tps = b * cfg.block_size / dt
+    mfu = tps * cfg.num_flops_per_token() / (args.peak_tflops * 1e12)
+    print(f"\n## GPU: {torch.cuda.get_device_name()}, GPT-2-124M, batch {b} x 1024, bf16 + compile + flash")
+    print(f"{dt * 1e3:.1f} ms/iter, {tps:,.0f} tokens/s, MFU {mfu * 100:.1f} % of {args.peak_tflops} TFLOP/s")
+    return {"ms_per_iter": dt * 1e3, "tokens_per_s": tps, "mfu": mfu}
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sections", default="speed,quality,generation")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--speed-steps", type=int, default=50)
+    p.add_argument("--speed-rounds", type=int, default=5)
+    p.add_argument("--cpu-time", action="store_true", help="time steps by process CPU time (robust to load; "
+                   "use with --threads 1)")
+    p.add_argument("--budget-s", type=float, default=101.0)
+    p.add_argument("--ms-per-iter", type=float, default=None,
+                   help="plan the quality run with this step time instead of timing it (for a loaded machine)")
+    p.add_argument("--precision", default="bf16", choices=["bf16", "fp32"],
+                   help="our runs: bf16 autocast (CPUs with AVX512-BF16/AMX) or fp32")
+    p.add_argument("--batch", type=int, default=12)
+    p.add_argument("--block-size", type=int, default=64)
+    p.add_argument("--n-layer", type=int, default=4)
+    p.add_argument("--n-head", type=int, default=4)
+    p.add_argument("--n-embd", type=int, default=128)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--gen-tokens", type=int, default=200)
+    p.add_argument("--gen-prompt", type=int, default=1)
+    p.add_argument("--skip-slow", action="store_true", help="skip the runs without a cache")
+    p.add_argument("--gpu-batch", type=int, default=16)
+    p.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak (H100 SXM: 989)")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    print(f"# GPT benchmark, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
+          f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, {load_line()}")
+    sections = {"speed": bench_speed, "quality": bench_quality, "generation": bench_generation, "gpu": bench_gpu}
+    for name in args.sections.split(","):
+        sections[name.strip()](args)
+
+
+if __name__ == "__main__":
+    main()
