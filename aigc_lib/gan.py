@@ -22,7 +22,8 @@ Two families live here, each with one dataclass config shared by ``G`` and ``D``
 Setting ``n_classes > 0`` makes both networks *class-conditional* (Mirza &
 Osindero, 2014): they also take a label ``y`` of shape ``(B,)``. The
 generator reads a one-hot code of ``y`` next to ``z``; the discriminator reads
-it as extra input (one constant channel per class for images).
+it as extra input (one constant channel per class for images, plus a
+projection term in :class:`DCGANDiscriminator`).
 
 Image models produce and expect values in ``[-1, 1]``. Convert MNIST images
 from ``[0, 1]`` with ``x * 2 - 1`` and back with ``(x + 1) / 2``.
@@ -288,8 +289,11 @@ class DCGANDiscriminator(nn.Module):
 
     Layers: conv (4x4, stride 2) to ``(b, S/2, S/2)`` + LeakyReLU (no norm);
     conv to ``(2b, S/4, S/4)`` + norm + LeakyReLU; linear to one logit.
-    A conditional discriminator gets ``n_classes`` extra constant input
-    channels: channel ``k`` is 1 where the label is ``k``.
+    A conditional discriminator sees the label twice: as ``n_classes`` extra
+    constant input channels (channel ``k`` is 1 where the label is ``k``; Mirza
+    & Osindero, 2014), and through a *projection* term added to the logit,
+    ``<embed(y), h>`` with ``h`` the flattened features (Miyato & Koyama, 2018),
+    which makes the label much harder for the generator to ignore.
     """
 
     def __init__(self, config: DCGANConfig) -> None:
@@ -301,7 +305,10 @@ class DCGANDiscriminator(nn.Module):
             nn.Conv2d(b, 2 * b, 4, stride=2, padding=1, bias=config.d_norm == "none"),
             _norm2d(config.d_norm, 2 * b), nn.LeakyReLU(0.2))
         self.head = nn.Linear(2 * b * s * s, 1)
+        self.embed = nn.Embedding(config.n_classes, 2 * b * s * s) if config.n_classes > 0 else None
         self.apply(dcgan_init)
+        if self.embed is not None:
+            nn.init.normal_(self.embed.weight, 0.0, 0.02)
 
     @property
     def data_shape(self) -> tuple[int, int, int]:
@@ -317,7 +324,11 @@ class DCGANDiscriminator(nn.Module):
         if y is not None:
             maps = one_hot(y, self.config.n_classes, x.dtype)[:, :, None, None].expand(-1, -1, *x.shape[2:])
             x = torch.cat([x, maps], dim=1)
-        return self.head(self.features(x).flatten(1)).squeeze(1)
+        h = self.features(x).flatten(1)
+        logits = self.head(h).squeeze(1)
+        if self.embed is not None:
+            logits = logits + (self.embed(y) * h).sum(1)
+        return logits
 
 
 @torch.no_grad()
