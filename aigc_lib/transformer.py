@@ -316,12 +316,20 @@ class Seq2SeqTransformer(nn.Module):
         return next_log_probs
 
 
+def trim_padding(tokens: torch.Tensor, pad_id: int) -> torch.Tensor:
+    """Drop the trailing columns of ``tokens (B, T)`` that are padding in every row (saves compute)."""
+    real = (tokens != pad_id).any(dim=0).nonzero()
+    keep = int(real.max()) + 1 if real.numel() else 1
+    return tokens[:, :keep]
+
+
 class Seq2SeqTask(Task):
     """Trains a :class:`Seq2SeqTransformer` with cross-entropy (teacher forcing).
 
     Batches are ``(src (B, S), tgt (B, T+1))`` where ``tgt`` starts with BOS
     and ends with EOS then padding. The decoder reads ``tgt[:, :-1]`` and
-    predicts ``tgt[:, 1:]``; padding is ignored.
+    predicts ``tgt[:, 1:]``; padding is ignored, and columns that are padding
+    in the whole batch are dropped first (:func:`trim_padding`).
 
     Args:
         model: the model.
@@ -341,7 +349,8 @@ class Seq2SeqTask(Task):
                                  weight_decay=self.weight_decay)
 
     def _logits_and_targets(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
-        src, tgt = batch
+        pad = self.model.config.pad_id
+        src, tgt = (trim_padding(t, pad) for t in batch)
         logits = self.model(src, tgt[:, :-1])
         return logits, tgt[:, 1:]
 

@@ -183,3 +183,10 @@ def test_seq2seq_task_learns_to_reverse_a_batch():
     assert torch.equal(out, tgt)
     metrics = task.validation_metrics((src, tgt))
     assert metrics["token_acc"] == 1.0 and metrics["seq_acc_teacher_forced"] == 1.0
+
+
+def test_trim_padding_drops_only_all_padding_columns():
+    from aigc_lib.transformer import trim_padding
+    t = torch.tensor([[5, 6, 0, 0, 0], [7, 0, 8, 0, 0]])
+    assert trim_padding(t, 0).tolist() == [[5, 6, 0], [7, 0, 8]]
+    assert trim_padding(torch.zeros(2, 3, dtype=torch.long), 0).shape == (2, 1)
