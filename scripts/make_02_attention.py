@@ -309,6 +309,7 @@ $0/0$: NaN. One NaN spreads through every later layer and the loss. `aigc_lib` d
 
 code("""
 # NBVAL_CHECK_OUTPUT
+torch.manual_seed(0)
 q, k, v = torch.randn(2, 4), torch.randn(3, 4), torch.randn(3, 4)
 m = torch.tensor([[True, True, False],
                   [False, False, False]])             # query 1 may attend to nothing
@@ -475,7 +476,7 @@ class TinyAttentionLM(aigc_lib.Task):
 
 
 lm = TinyAttentionLM(tok.vocab_size)
-trainer = aigc_lib.Trainer(max_steps=400, lr_schedule="cosine", warmup_steps=40, eval_every=200, live_plot=False)
+trainer = aigc_lib.Trainer(max_steps=1500, lr_schedule="cosine", warmup_steps=100, eval_every=500, live_plot=False)
 history = trainer.fit(lm, train_windows, val_windows)
 print(f"validation loss {history.last('val/loss'):.3f} (uniform guessing: {math.log(tok.vocab_size):.3f})")
 """)
@@ -499,11 +500,12 @@ plt.show()
 """)
 
 md(r"""
-Each row is one query character; it can only look left (the causal mask). After a few hundred steps the
-heads already differ: typically one head looks mostly at the previous one or two characters, and another
-spreads its weight over the start of the current word or over the spaces before it. That is the
-point of several heads: each can follow a different kind of context. (The exact patterns depend on the
-seed and on how long the model trained.)
+Each row is one query character; it can only look left (the causal mask). The four heads of this one
+block already look at different things. Look for a bright **diagonal** (a head that attends to the
+current character or the one just before it) and for **vertical stripes** (many queries of a head looking
+at one particular earlier character, such as the capital letter that starts a word, a space or a
+punctuation mark). That is the point of several heads: each can follow a different kind of context.
+(The exact patterns depend on the seed and on how long the model trained.)
 """)
 
 # --------------------------------------------------------------------------- explorer
@@ -587,6 +589,9 @@ a1.set(xlabel="sequence length T", ylabel="milliseconds", title="Time of one att
 a1.legend()
 a2.loglog(lengths, megabytes, "o-")
 a2.set(xlabel="sequence length T", ylabel="MiB", title="Size of the weights (4 heads)")
+for ax in (a1, a2):
+    ax.set_xticks(lengths, [str(T) for T in lengths])
+    ax.minorticks_off()
 plt.tight_layout()
 plt.show()
 for T, r, f in zip(lengths, readable, fused):
@@ -594,10 +599,12 @@ for T, r, f in zip(lengths, readable, fused):
 """)
 
 md(r"""
-At small $T$ the fixed costs (the projections, which grow only linearly) dominate; from a few hundred
-tokens on, the time follows the $T^2$ line. Long contexts are expensive, which is why so much research
-goes into cheaper attention. The fused kernel is faster, and on a GPU it never stores the full weight
-matrix, but it still does $O(T^2)$ work.
+At small $T$ the fixed costs (the projections, which grow only linearly) dominate. From a few hundred
+tokens on, each doubling of $T$ makes the layer at least 4 times slower, as $T^2$ predicts; on this CPU
+the last doubling costs even more, probably because the weight matrix no longer fits in the processor's
+fast cache memory. Long contexts are expensive, which is why so much research goes into cheaper attention.
+The fused kernel is faster, and on a GPU it never stores the full weight matrix, but it still does
+$O(T^2)$ work.
 
 ## Summary
 

@@ -269,9 +269,9 @@ print(f"last/first block gradient ratio: post-LN {post[-1] / post[0]:.1f}, pre-L
 """)
 
 md(r"""
-In the post-LN stack the blocks near the output get much larger gradients than those near the input. A
-large learning rate at the start then makes the last blocks jump, which is why post-LN needs a warm-up.
-In the pre-LN stack the gradient is spread much more evenly over the depth.
+In the post-LN stack the last block gets about three times the gradient of the other blocks. A large
+learning rate at the start then makes the last blocks jump, which is why post-LN needs a warm-up. In the
+pre-LN stack the gradient is spread evenly over the depth (slightly smaller near the output).
 
 Next, the training difference. We train stacks of 12 blocks on a toy task (sort 10 random numbers
 from 0 to 15, an encoder-only task) with Adam at a constant learning rate and **no warm-up**, for two
@@ -452,7 +452,7 @@ time, each time feeding back what it produced so far.
 * **Beam search** keeps the `beam_width` most likely *prefixes* at every step, extends each by every
   character, and keeps the best `beam_width` of the results. A prefix that ends with `<eos>` is finished.
   Finished hypotheses are ranked by $\log p(y) / \mathrm{lp}(|y|)$ with the length penalty
-  $\mathrm{lp}(n) = ((5 + n)/6)^\alpha$ of Wu et al.; $\alpha = 0$ ranks by probability alone.
+  $\mathrm{lp}(n) = ((5 + n)/6)^\alpha$ of Wu et al. {cite}`wu2016gnmt`; $\alpha = 0$ ranks by probability alone.
 
 Both live in `aigc_lib.beam_search` and only need a function that maps prefixes to next-token
 log-probabilities, so the GPT chapter reuses them. (The tests compare beam search with brute-force
