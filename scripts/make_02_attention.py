@@ -91,7 +91,7 @@ keys = torch.tensor([[1.0, 0.0],     # "cat"
                      [0.8, 0.6],     # "dog"
                      [0.0, 1.0]])    # "car"
 values = torch.tensor([1.0, 2.0, 10.0])
-query = torch.tensor([0.9, 0.3])     # a "kitten": close to "cat", a bit like "dog"
+query = torch.tensor([1.0, -0.2])    # a "kitten": close to "cat", a bit like "dog"
 
 scores = keys @ query                 # one dot product per key
 weights = torch.softmax(4 * scores, dim=0)
