@@ -330,3 +330,11 @@ def test_mode_coverage_counts_modes_and_quality():
     assert "7/8 modes covered" in str(result)
     with pytest.raises(ValueError, match="same D"):
         mode_coverage(torch.zeros(5, 3), centers, std=0.05)
+
+
+def test_validation_metrics_through_trainer_evaluate():
+    data = TensorBatches(torch.randn(64, 2), batch_size=32, repeat=False)
+    gan_metrics = Trainer(**QUIET).evaluate(GANTask(*tiny_mlp_pair()), data)
+    assert set(gan_metrics) == {"D_loss", "D_real", "D_fake"} and 0 < gan_metrics["D_real"] < 1
+    wgan_metrics = Trainer(**QUIET).evaluate(WGANGPTask(*tiny_mlp_pair()), data)  # the penalty needs gradients
+    assert set(wgan_metrics) == {"wasserstein", "penalty"} and wgan_metrics["penalty"] >= 0
