@@ -276,7 +276,7 @@ def bench_speed(args) -> dict[str, float]:
     trainer.config.max_steps = 10            # warm-up, not timed
     trainer.fit(task, Interleaved())
     times = {k: [] for k in times}
-    trainer.config.max_steps += n * rounds
+    trainer.config.max_steps += n * rounds + 1   # n * rounds timed intervals between steps
     trainer.fit(task, Interleaved())
     times = {k: [sum(v[i:i + n]) / n * 1e3 for i in range(0, len(v) - n + 1, n)] for k, v in times.items()}
     med = {k: statistics.median(v) for k, v in times.items()}

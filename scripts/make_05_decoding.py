@@ -68,7 +68,7 @@ config = GPTConfig(vocab_size=chars.vocab_size, block_size=128, n_layer=4, n_hea
 torch.manual_seed(0)
 model = GPT(config)
 task = LanguageModelTask(model, lr=3e-3, weight_decay=0.1, betas=(0.9, 0.99))
-history = Trainer(max_steps=1500, lr_schedule="cosine", warmup_steps=100, clip_grad_norm=1.0,
+history = Trainer(max_steps=1000, lr_schedule="cosine", warmup_steps=100, clip_grad_norm=1.0,
                   precision="bf16", log_every=50, live_plot=False, progress=False).fit(
     task, RandomWindows(data[:n_train], block_size=128, batch_size=12, seed=0))
 model.eval()
@@ -251,7 +251,7 @@ chapter), not for stories.
 
 ## Diversity against likelihood
 
-We now measure two things for many samples of 200 characters from the same
+We now measure two things for 16 samples of 100 characters from the same
 prompt:
 
 * **diversity**, with **distinct-n** {cite}`li2016diversity`: the number of different n-grams
@@ -267,7 +267,7 @@ print(distinct_n([[1, 2, 3, 1, 2, 3]], 3), "= 3 distinct trigrams out of 4")
 """)
 
 code("""
-n_samples, length = aigc_lib.budget(16, smoke=2), aigc_lib.budget(200, smoke=20)
+n_samples, length = aigc_lib.budget(16, smoke=2), aigc_lib.budget(100, smoke=20)  # prompt + length <= block_size
 prompts = prompt.expand(n_samples, -1)
 start = prompt.shape[1]
 
