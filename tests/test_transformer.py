@@ -181,6 +181,10 @@ def test_seq2seq_task_learns_to_reverse_a_batch():
     model.eval()
     out = greedy_decode(model.next_log_probs_fn(src), torch.ones(16, 1, dtype=torch.long), 5, eos_id=2)
     assert torch.equal(out, tgt)
+    from aigc_lib.beam_search import beam_search
+    for i in range(3):                              # one source, all beams share its encoding
+        best = beam_search(model.next_log_probs_fn(src[i]), [1], beam_width=3, max_new_tokens=5, eos_id=2)[0]
+        assert best.tokens == tgt[i, 1:].tolist()
     metrics = task.validation_metrics((src, tgt))
     assert metrics["token_acc"] == 1.0 and metrics["seq_acc_teacher_forced"] == 1.0
 
