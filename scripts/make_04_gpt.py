@@ -55,6 +55,7 @@ from aigc_lib.gpt import GPT, GPTConfig, LanguageModelTask
 from aigc_lib.tokenizers import ByteBPETokenizer, CharTokenizer
 
 device = aigc_lib.setup_notebook(seed=0)
+%xmode Minimal
 """)
 
 md("""

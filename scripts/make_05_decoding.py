@@ -50,6 +50,7 @@ from aigc_lib.sampling import (SamplingConfig, apply_repetition_penalty, apply_t
 from aigc_lib.tokenizers import CharTokenizer
 
 device = aigc_lib.setup_notebook(seed=0)
+%xmode Minimal
 """)
 
 md("""
