@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1   # two pytest workers at one thread each (see CONTRIBUTING.md)
-export MPLBACKEND=Agg PYTHONUNBUFFERED=1
+export PYTHONUNBUFFERED=1   # (no MPLBACKEND: notebooks need the inline backend for their figures)
 declare -a TIMES=()
 stage() {
   local name=$1; shift
