@@ -3,23 +3,7 @@
     .venv/bin/python scripts/make_02_attention.py
     make run-notebook NB=book/02_attention.ipynb
 """
-from pathlib import Path
-
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-cells = []
-
-
-def md(text: str) -> None:
-    cells.append(new_markdown_cell(text.strip()))
-
-
-def code(text: str, raises: bool = False) -> None:
-    cell = new_code_cell(text.strip())
-    if raises:
-        cell.metadata["tags"] = ["raises-exception"]
-    cells.append(cell)
+from nbbuild import code, md, write_notebook
 
 
 md(r"""
@@ -621,8 +605,4 @@ The next chapter puts attention into the **Transformer**: positions, residual co
 and an encoder–decoder that learns to translate.
 """)
 
-nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                        "language": "python"}})
-out = Path(__file__).resolve().parent.parent / "book" / "02_attention.ipynb"
-nbformat.write(nb, out)
-print(f"wrote {out.name} with {len(cells)} cells")
+write_notebook("02_attention.ipynb")

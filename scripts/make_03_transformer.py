@@ -3,23 +3,7 @@
     .venv/bin/python scripts/make_03_transformer.py
     make run-notebook NB=book/03_transformer.ipynb
 """
-from pathlib import Path
-
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-cells = []
-
-
-def md(text: str) -> None:
-    cells.append(new_markdown_cell(text.strip()))
-
-
-def code(text: str, raises: bool = False) -> None:
-    cell = new_code_cell(text.strip())
-    if raises:
-        cell.metadata["tags"] = ["raises-exception"]
-    cells.append(cell)
+from nbbuild import code, md, write_notebook
 
 
 md(r"""
@@ -612,8 +596,4 @@ for {cite}`bahdanau2015neural`.
 The next part of the course keeps only the decoder: a GPT that generates text.
 """)
 
-nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                        "language": "python"}})
-out = Path(__file__).resolve().parent.parent / "book" / "03_transformer.ipynb"
-nbformat.write(nb, out)
-print(f"wrote {out.name} with {len(cells)} cells")
+write_notebook("03_transformer.ipynb")

@@ -1,19 +1,5 @@
 """Write book/04_gpt.ipynb (run from the repository root: .venv/bin/python scripts/make_04_gpt.py)."""
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-cells = []
-
-
-def md(s):
-    cells.append(new_markdown_cell(s.strip()))
-
-
-def code(s, raises=False):
-    cell = new_code_cell(s.strip())
-    if raises:
-        cell.metadata["tags"] = ["raises-exception"]
-    cells.append(cell)
+from nbbuild import code, md, write_notebook
 
 
 md("""
@@ -466,9 +452,4 @@ The next chapter turns the logits into text: greedy decoding, temperature,
 top-k, top-p, beam search and the KV cache.
 """)
 
-nb = new_notebook(cells=cells, metadata={
-    "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-    "language_info": {"name": "python"},
-})
-nbformat.write(nb, "book/04_gpt.ipynb")
-print("wrote book/04_gpt.ipynb with", len(cells), "cells")
+write_notebook("04_gpt.ipynb")

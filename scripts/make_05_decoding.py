@@ -1,19 +1,5 @@
 """Write book/05_decoding.ipynb (run from the repository root: .venv/bin/python scripts/make_05_decoding.py)."""
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-cells = []
-
-
-def md(s):
-    cells.append(new_markdown_cell(s.strip()))
-
-
-def code(s, raises=False):
-    cell = new_code_cell(s.strip())
-    if raises:
-        cell.metadata["tags"] = ["raises-exception"]
-    cells.append(cell)
+from nbbuild import code, md, write_notebook
 
 
 md("""
@@ -462,9 +448,4 @@ md("""
   sequence, with exactly the same output, and a speed-up that grows with the length.
 """)
 
-nb = new_notebook(cells=cells, metadata={
-    "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-    "language_info": {"name": "python"},
-})
-nbformat.write(nb, "book/05_decoding.ipynb")
-print("wrote book/05_decoding.ipynb with", len(cells), "cells")
+write_notebook("05_decoding.ipynb")

@@ -3,20 +3,7 @@
     .venv/bin/python scripts/make_06_gan.py
     make run-notebook NB=book/06_gan.ipynb
 """
-from pathlib import Path
-
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-cells = []
-
-
-def md(text: str) -> None:
-    cells.append(new_markdown_cell(text.strip()))
-
-
-def code(text: str) -> None:
-    cells.append(new_code_cell(text.strip()))
+from nbbuild import code, md, write_notebook
 
 
 # ----------------------------------------------------------------------------- intro
@@ -857,10 +844,4 @@ code(r"""
 print(f"whole chapter: {time.perf_counter() - chapter_start:.0f} s on {device}")
 """)
 
-nb = new_notebook(cells=cells, metadata={
-    "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-    "language_info": {"name": "python"},
-})
-out = Path(__file__).resolve().parent.parent / "book" / "06_gan.ipynb"
-nbformat.write(nb, out)
-print(f"wrote {out.name} with {len(cells)} cells")
+write_notebook("06_gan.ipynb")

@@ -3,23 +3,7 @@
     .venv/bin/python scripts/make_07_vae.py
     make run-notebook NB=book/07_vae.ipynb
 """
-from pathlib import Path
-
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-cells = []
-
-
-def md(text: str) -> None:
-    cells.append(new_markdown_cell(text.strip()))
-
-
-def code(text: str, raises: bool = False) -> None:
-    cell = new_code_cell(text.strip())
-    if raises:
-        cell.metadata["tags"] = ["raises-exception"]
-    cells.append(cell)
+from nbbuild import code, md, write_notebook
 
 
 # ----------------------------------------------------------------------------- intro
@@ -782,10 +766,4 @@ print(f"whole chapter: {time.perf_counter() - chapter_start:.0f} s on {device}, 
       f"{torch.get_num_threads()} CPU threads")
 """)
 
-nb = new_notebook(cells=cells, metadata={
-    "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-    "language_info": {"name": "python"},
-})
-out = Path(__file__).resolve().parents[1] / "book" / "07_vae.ipynb"
-nbformat.write(nb, out)
-print(f"wrote {out.relative_to(Path.cwd()) if out.is_relative_to(Path.cwd()) else out.name} ({len(cells)} cells)")
+write_notebook("07_vae.ipynb")
