@@ -118,7 +118,27 @@ class MLPGANConfig:
         return math.prod(self.data_shape)
 
 
-class MLPGenerator(nn.Module):
+class _GANNetworkBase(nn.Module):
+    """Read-only views of ``self.config`` shared by every generator and discriminator."""
+
+    config: MLPGANConfig | DCGANConfig
+
+    @property
+    def data_shape(self) -> tuple[int, ...]:
+        return self.config.data_shape
+
+    @property
+    def n_classes(self) -> int:
+        return self.config.n_classes
+
+
+class _GeneratorBase(_GANNetworkBase):
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+
+class MLPGenerator(_GeneratorBase):
     """``z (B, latent_dim)`` [+ labels ``(B,)``] -> samples ``(B, *data_shape)``."""
 
     def __init__(self, config: MLPGANConfig) -> None:
@@ -134,18 +154,6 @@ class MLPGenerator(nn.Module):
             layers.append(nn.Tanh())
         self.net = nn.Sequential(*layers)
 
-    @property
-    def latent_dim(self) -> int:
-        return self.config.latent_dim
-
-    @property
-    def data_shape(self) -> tuple[int, ...]:
-        return self.config.data_shape
-
-    @property
-    def n_classes(self) -> int:
-        return self.config.n_classes
-
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         check_latent(z, self.config.latent_dim)
         check_labels(y, self.config.n_classes, z.shape[0], "MLPGenerator")
@@ -153,7 +161,7 @@ class MLPGenerator(nn.Module):
         return self.net(h).view(z.shape[0], *self.config.data_shape)
 
 
-class MLPDiscriminator(nn.Module):
+class MLPDiscriminator(_GANNetworkBase):
     """Samples ``(B, *data_shape)`` [+ labels ``(B,)``] -> logits ``(B,)``."""
 
     def __init__(self, config: MLPGANConfig) -> None:
@@ -168,14 +176,6 @@ class MLPDiscriminator(nn.Module):
             width = config.hidden_dim
         layers.append(nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)
-
-    @property
-    def data_shape(self) -> tuple[int, ...]:
-        return self.config.data_shape
-
-    @property
-    def n_classes(self) -> int:
-        return self.config.n_classes
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         check_samples(x, self.config.data_shape, "MLPDiscriminator")
@@ -235,7 +235,7 @@ def dcgan_init(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-class DCGANGenerator(nn.Module):
+class DCGANGenerator(_GeneratorBase):
     """``z (B, latent_dim)`` [+ labels ``(B,)``] -> images ``(B, C, S, S)`` in [-1, 1].
 
     Layers: linear to ``(2b, S/4, S/4)`` + BN + ReLU; transposed conv (4x4, stride 2)
@@ -253,18 +253,6 @@ class DCGANGenerator(nn.Module):
             nn.ConvTranspose2d(2 * b, b, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(b), nn.ReLU(),
             nn.ConvTranspose2d(b, config.channels, 4, stride=2, padding=1), nn.Tanh())
         self.apply(dcgan_init)
-
-    @property
-    def latent_dim(self) -> int:
-        return self.config.latent_dim
-
-    @property
-    def data_shape(self) -> tuple[int, int, int]:
-        return self.config.data_shape
-
-    @property
-    def n_classes(self) -> int:
-        return self.config.n_classes
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         check_latent(z, self.config.latent_dim)
@@ -284,7 +272,7 @@ def _norm2d(kind: str, channels: int) -> nn.Module:
     return nn.Identity()
 
 
-class DCGANDiscriminator(nn.Module):
+class DCGANDiscriminator(_GANNetworkBase):
     """Images ``(B, C, S, S)`` [+ labels ``(B,)``] -> logits ``(B,)``.
 
     Layers: conv (4x4, stride 2) to ``(b, S/2, S/2)`` + LeakyReLU (no norm);
@@ -309,14 +297,6 @@ class DCGANDiscriminator(nn.Module):
         self.apply(dcgan_init)
         if self.embed is not None:
             nn.init.normal_(self.embed.weight, 0.0, 0.02)
-
-    @property
-    def data_shape(self) -> tuple[int, int, int]:
-        return self.config.data_shape
-
-    @property
-    def n_classes(self) -> int:
-        return self.config.n_classes
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         check_samples(x, self.config.data_shape, "DCGANDiscriminator")

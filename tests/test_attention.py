@@ -121,8 +121,8 @@ def test_bad_inputs_raise_clear_errors():
         MultiHeadAttention(10, 4)
 
 
-def copy_into_torch_mha(ours: MultiHeadAttention, d: int, h: int) -> nn.MultiheadAttention:
-    ref = nn.MultiheadAttention(d, h, batch_first=True)
+def copy_attention_weights(ours: MultiHeadAttention, ref: nn.MultiheadAttention) -> None:
+    """Copy our projections into an ``nn.MultiheadAttention`` (also used by test_transformer.py)."""
     with torch.no_grad():
         if ours.cross:
             ref.in_proj_weight.copy_(torch.cat([ours.q_proj.weight, ours.kv_proj.weight]))
@@ -132,6 +132,11 @@ def copy_into_torch_mha(ours: MultiHeadAttention, d: int, h: int) -> nn.Multihea
             ref.in_proj_bias.copy_(ours.qkv.bias)
         ref.out_proj.weight.copy_(ours.out_proj.weight)
         ref.out_proj.bias.copy_(ours.out_proj.bias)
+
+
+def copy_into_torch_mha(ours: MultiHeadAttention, d: int, h: int) -> nn.MultiheadAttention:
+    ref = nn.MultiheadAttention(d, h, batch_first=True)
+    copy_attention_weights(ours, ref)
     return ref
 
 

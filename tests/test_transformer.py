@@ -9,18 +9,9 @@ from aigc_lib.data import TensorBatches
 from aigc_lib.transformer import (BlockConfig, FeedForward, Seq2SeqConfig, Seq2SeqTask, Seq2SeqTransformer,
                                   TransformerBlock, TransformerDecoder, TransformerEncoder)
 
+from tests.test_attention import copy_attention_weights
+
 TOL = dict(atol=1e-5, rtol=1e-5)
-
-
-def copy_attention(ours, ref):
-    with torch.no_grad():
-        if ours.cross:
-            ref.in_proj_weight.copy_(torch.cat([ours.q_proj.weight, ours.kv_proj.weight]))
-            ref.in_proj_bias.copy_(torch.cat([ours.q_proj.bias, ours.kv_proj.bias]))
-        else:
-            ref.in_proj_weight.copy_(ours.qkv.weight)
-            ref.in_proj_bias.copy_(ours.qkv.bias)
-        ref.out_proj.load_state_dict(ours.out_proj.state_dict())
 
 
 @pytest.mark.parametrize("norm_first", [False, True])
@@ -31,7 +22,7 @@ def test_encoder_block_equals_torch_encoder_layer(norm_first, activation):
     ours = TransformerBlock(cfg)
     ref = nn.TransformerEncoderLayer(16, 4, 24, dropout=0.0, activation=activation, batch_first=True,
                                      norm_first=norm_first)
-    copy_attention(ours.self_attn, ref.self_attn)
+    copy_attention_weights(ours.self_attn, ref.self_attn)
     ref.linear1.load_state_dict(ours.ff.linear1.state_dict())
     ref.linear2.load_state_dict(ours.ff.linear2.state_dict())
     ref.norm1.load_state_dict(ours.norm1.state_dict())
@@ -42,7 +33,7 @@ def test_encoder_block_equals_torch_encoder_layer(norm_first, activation):
                          "norm2.weight": ours.norm2.weight, "norm2.bias": ours.norm2.bias,
                          "linear1.weight": ours.ff.linear1.weight, "linear1.bias": ours.ff.linear1.bias,
                          "linear2.weight": ours.ff.linear2.weight, "linear2.bias": ours.ff.linear2.bias})
-    copy_attention(ours.self_attn, ref.self_attn)
+    copy_attention_weights(ours.self_attn, ref.self_attn)
     x = torch.randn(3, 5, 16)
     pad = padding_mask(torch.tensor([5, 3, 1]), max_len=5)
     # train() with dropout 0 keeps PyTorch off its inference fast path (which zeroes padded rows).
@@ -58,8 +49,8 @@ def test_decoder_block_equals_torch_decoder_layer(norm_first):
     for p in ours.parameters():
         p.data += 0.1 * torch.randn_like(p)
     ref = nn.TransformerDecoderLayer(12, 3, 20, dropout=0.0, batch_first=True, norm_first=norm_first)
-    copy_attention(ours.self_attn, ref.self_attn)
-    copy_attention(ours.cross_attn, ref.multihead_attn)
+    copy_attention_weights(ours.self_attn, ref.self_attn)
+    copy_attention_weights(ours.cross_attn, ref.multihead_attn)
     for a, b in [("linear1", ours.ff.linear1), ("linear2", ours.ff.linear2), ("norm1", ours.norm1),
                  ("norm2", ours.norm_cross), ("norm3", ours.norm2)]:
         getattr(ref, a).load_state_dict(b.state_dict())
