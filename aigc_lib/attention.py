@@ -20,7 +20,6 @@ position embeddings.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -184,7 +183,6 @@ def fast_scaled_dot_product_attention(
 # --------------------------------------------------------------------- KV cache
 
 
-@dataclass
 class KVCache:
     """Keys and values of the tokens seen so far, for one attention layer.
 
@@ -192,31 +190,70 @@ class KVCache:
     the cached keys/values of every earlier token instead of recomputing them.
     Use one ``KVCache()`` per layer; :class:`MultiHeadAttention` fills it.
 
+    Args:
+        capacity: ``None`` (default): each :meth:`append` concatenates the new
+            keys/values to the old ones. Simple, but every step copies the whole
+            cache. An integer: room for ``capacity`` positions is allocated at the
+            first append and new keys/values are written in place (a
+            *preallocated* or *static* cache, as in fast inference code); adding
+            more than ``capacity`` positions raises ``ValueError``.
+
     Attributes:
-        k, v: ``(B, H, T_cached, d_head)`` or ``None`` while empty.
+        k, v: the filled part, ``(B, H, T_cached, d_head)``, or ``None`` while empty.
     """
 
-    k: torch.Tensor | None = field(default=None, repr=False)
-    v: torch.Tensor | None = field(default=None, repr=False)
+    def __init__(self, capacity: int | None = None) -> None:
+        if capacity is not None and capacity <= 0:
+            raise ValueError(f"capacity must be a positive number of positions or None, got {capacity}")
+        self.capacity = capacity
+        self._k: torch.Tensor | None = None
+        self._v: torch.Tensor | None = None
+        self._len = 0
+
+    def __repr__(self) -> str:
+        return f"KVCache(length={self._len}, capacity={self.capacity})"
 
     def __len__(self) -> int:
-        return 0 if self.k is None else self.k.shape[-2]
+        return self._len
+
+    @property
+    def k(self) -> torch.Tensor | None:
+        return None if self._k is None else self._k[:, :, :self._len]
+
+    @property
+    def v(self) -> torch.Tensor | None:
+        return None if self._v is None else self._v[:, :, :self._len]
 
     def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Add the new ``(B, H, T_new, d_head)`` keys and values; return all of them."""
-        if self.k is None:
-            self.k, self.v = k, v
+        if k.ndim != 4 or k.shape != v.shape:
+            raise ValueError(f"keys and values must both be (B, H, T_new, d_head), got {tuple(k.shape)} "
+                             f"and {tuple(v.shape)}")
+        t_new = k.shape[-2]
+        if self._k is not None and k.shape[:2] != self._k.shape[:2]:
+            raise ValueError(f"new keys have (B, H) = {tuple(k.shape[:2])}, the cache holds "
+                             f"{tuple(self._k.shape[:2])}")
+        if self.capacity is None:
+            if self._k is None:
+                self._k, self._v = k, v
+            else:
+                self._k, self._v = torch.cat([self._k, k], dim=-2), torch.cat([self._v, v], dim=-2)
         else:
-            if k.shape[:2] != self.k.shape[:2]:
-                raise ValueError(f"new keys have (B, H) = {tuple(k.shape[:2])}, the cache holds "
-                                 f"{tuple(self.k.shape[:2])}")
-            self.k, self.v = torch.cat([self.k, k], dim=-2), torch.cat([self.v, v], dim=-2)
+            if self._len + t_new > self.capacity:
+                raise ValueError(f"the cache has room for capacity={self.capacity} positions; it holds "
+                                 f"{self._len} and {t_new} new ones do not fit")
+            if self._k is None:
+                shape = (*k.shape[:2], self.capacity, k.shape[-1])
+                self._k, self._v = k.new_empty(shape), v.new_empty(shape)
+            self._k[:, :, self._len:self._len + t_new] = k
+            self._v[:, :, self._len:self._len + t_new] = v
+        self._len += t_new
         return self.k, self.v
 
     def reorder(self, index: torch.Tensor) -> None:
         """Keep batch rows ``index`` (e.g. the surviving beams of a beam search)."""
-        if self.k is not None:
-            self.k, self.v = self.k[index], self.v[index]
+        if self._k is not None:
+            self._k, self._v = self._k[index], self._v[index]
 
 
 # ------------------------------------------------------------ multi-head attention

@@ -197,9 +197,9 @@ class GPT(nn.Module):
         logits = self(idx)
         return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
 
-    def new_caches(self) -> list[KVCache]:
-        """Empty KV caches, one per layer."""
-        return [KVCache() for _ in self.blocks]
+    def new_caches(self, capacity: int | None = None) -> list[KVCache]:
+        """Empty KV caches, one per layer (``capacity``: see :class:`~aigc_lib.attention.KVCache`)."""
+        return [KVCache(capacity) for _ in self.blocks]
 
     @torch.no_grad()
     def generate(
@@ -246,13 +246,15 @@ class GPT(nn.Module):
         was_training = self.training
         self.eval()
         bs = self.config.block_size
+        # Preallocated caches: no sequence ever holds more than this many positions.
+        capacity = min(bs, idx.shape[1] + max_new_tokens)
         caches: list[KVCache] | None = None
         try:
             for _ in range(max_new_tokens):
                 if not use_cache:
                     logits = self(idx[:, -bs:], last_only=True)
                 elif caches is None or len(caches[0]) >= bs:
-                    caches = self.new_caches()          # (re)fill the cache from the window
+                    caches = self.new_caches(capacity)  # (re)fill the cache from the window
                     logits = self(idx[:, -bs:], caches, last_only=True)
                 else:
                     logits = self(idx[:, -1:], caches)  # only the newest token

@@ -197,20 +197,45 @@ def test_fast_path_equals_readable_path_with_gradients(rope):
     torch.testing.assert_close(g_fast, g_slow, **TOL)
 
 
+@pytest.mark.parametrize("capacity", [None, 7, 10])
 @pytest.mark.parametrize("rope", [False, True])
 @pytest.mark.parametrize("fast", [False, True])
-def test_kv_cache_gives_the_same_outputs_token_by_token(rope, fast):
+def test_kv_cache_gives_the_same_outputs_token_by_token(rope, fast, capacity):
     torch.manual_seed(0)
     mha = MultiHeadAttention(16, 2, rope=rope, max_len=16, fast=fast).eval()
     x = torch.randn(2, 7, 16)
     full, _ = mha(x, is_causal=True)
-    cache = KVCache()
+    cache = KVCache(capacity)
     first, _ = mha(x[:, :3], is_causal=True, cache=cache)        # a prompt of 3 tokens at once
     steps = [first] + [mha(x[:, i:i + 1], is_causal=True, cache=cache)[0] for i in range(3, 7)]
     torch.testing.assert_close(torch.cat(steps, dim=1), full, **TOL)
     assert len(cache) == 7 and cache.k.shape == (2, 2, 7, 8)
     cache.reorder(torch.tensor([1, 1]))
     assert torch.equal(cache.k[0], cache.k[1])
+
+
+def test_preallocated_kv_cache_writes_in_place_and_refuses_overflow():
+    torch.manual_seed(0)
+    k, v = torch.randn(2, 3, 5, 4), torch.randn(2, 3, 5, 4)
+    grown, fixed = KVCache(), KVCache(capacity=6)
+    for t in range(0, 5, 2):                     # chunks of 2, 2, 1 positions
+        a, b = grown.append(k[:, :, t:t + 2], v[:, :, t:t + 2]), fixed.append(k[:, :, t:t + 2], v[:, :, t:t + 2])
+        assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert len(fixed) == 5 and torch.equal(fixed.k, k) and torch.equal(fixed.v, v)
+    buffer = fixed._k
+    fixed.append(k[:, :, :1], v[:, :, :1])       # the sixth position: written into the same buffer
+    assert fixed._k is buffer and len(fixed) == 6
+    with pytest.raises(ValueError, match="room for capacity=6 positions; it holds 6 and 1 new"):
+        fixed.append(k[:, :, :1], v[:, :, :1])
+    with pytest.raises(ValueError, match=r"\(B, H\) = \(1, 3\), the cache holds \(2, 3\)"):
+        grown.append(k[:1, :, :1], v[:1, :, :1])
+    with pytest.raises(ValueError, match="must both be \\(B, H, T_new, d_head\\)"):
+        KVCache(4).append(k, v[..., :2])
+    with pytest.raises(ValueError, match="capacity must be a positive"):
+        KVCache(0)
+    fixed.reorder(torch.tensor([1, 1]))
+    assert fixed.k.shape == (2, 3, 6, 4) and torch.equal(fixed.k[0], fixed.k[1])
+    assert torch.equal(fixed.k[0, :, :5], k[1]) and torch.equal(fixed.v[0, :, :5], v[1])
 
 
 def test_kv_cache_rejects_cross_attention():

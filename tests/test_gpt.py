@@ -74,11 +74,12 @@ def test_gradients_reach_every_parameter():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
 
 
-def test_cached_forward_equals_full_forward():
+@pytest.mark.parametrize("capacity", [None, 12, 16])
+def test_cached_forward_equals_full_forward(capacity):
     model = tiny()
     x = ids(t=12)
     full = model(x)
-    caches = model.new_caches()
+    caches = model.new_caches(capacity)
     parts = [model(x[:, :5], caches)] + [model(x[:, t:t + 1], caches) for t in range(5, 12)]
     torch.testing.assert_close(torch.cat(parts, dim=1), full, atol=1e-5, rtol=1e-5)
     assert len(caches[0]) == 12
