@@ -250,6 +250,14 @@ class KVCache:
         self._len += t_new
         return self.k, self.v
 
+    def crop(self, length: int) -> None:
+        """Keep only the first ``length`` positions (drop the rest, e.g. rejected draft tokens)."""
+        if not 0 <= length <= self._len:
+            raise ValueError(f"can crop to 0..{self._len} positions, got {length}")
+        if self.capacity is None and self._k is not None:
+            self._k, self._v = self._k[:, :, :length], self._v[:, :, :length]
+        self._len = length
+
     def reorder(self, index: torch.Tensor) -> None:
         """Keep batch rows ``index`` (e.g. the surviving beams of a beam search)."""
         if self._k is not None:

@@ -23,12 +23,16 @@ Sections:
 * ``generation``: a GPT-2-124M-shaped model (random weights) generates 200
   tokens greedily, with and without the KV cache; Hugging Face ``generate``
   runs on the same weights. All four must give the same tokens.
+* ``sweep``: the cache's speed-up for several prompt lengths (``--sweep-prompts``),
+  then why it is what it is: one cached step against the machine's memory
+  bandwidth, and both paths again with every linear layer run by oneDNN.
 * ``gpu`` (only on CUDA): GPT-2-124M training throughput in bf16 with
   ``torch.compile`` and flash attention, and MFU against ``--peak-tflops``.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import math
 import os
@@ -382,6 +386,110 @@ def bench_generation(args) -> dict[str, float]:
     return results
 
 
+# --------------------------------------------------------------------------- why the cache gains what it gains
+
+def gpt2_shaped_model() -> GPT:
+    torch.manual_seed(0)
+    return GPT(GPTConfig(vocab_size=50257, block_size=1024, n_layer=12, n_head=12, n_embd=768)).eval()
+
+
+def time_generate(model: GPT, prompt: torch.Tensor, n_new: int, use_cache: bool) -> tuple[float, torch.Tensor]:
+    """tokens/s of greedy generation, and the tokens."""
+    t0 = time.perf_counter()
+    out = model.generate(prompt, n_new, temperature=0, use_cache=use_cache)
+    return n_new / (time.perf_counter() - t0), out
+
+
+@contextlib.contextmanager
+def onednn_linears(model: nn.Module):
+    """Run every ``nn.Linear`` of ``model`` through oneDNN's packed fp32 linear.
+
+    Uses PyTorch's private ``torch.ops.mkldnn`` operators (the ones
+    ``torch.compile`` uses for CPU inference with freezing); benchmark only,
+    to show how the kernel choice moves both paths. Inference only.
+    """
+    patched = []
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            packed = torch.ops.mkldnn._reorder_linear_weight(m.weight.detach(), 1)
+            m.forward = (lambda x, w=packed, b=m.bias:
+                         torch.ops.mkldnn._linear_pointwise(x, w, b, "none", [], ""))
+            patched.append(m)
+    try:
+        yield
+    finally:
+        for m in patched:
+            del m.forward
+
+
+def bench_sweep(args) -> dict[str, float]:
+    """Speed-up from the cache against prompt length, and a bandwidth account of one cached step."""
+    model = gpt2_shaped_model()
+    n_new = args.gen_tokens
+    prompts = [int(p) for p in args.sweep_prompts.split(",")]
+    model.generate(torch.zeros(1, 1, dtype=torch.long), 3, temperature=0)   # warm-up
+    print(f"\n## KV-cache speed-up against prompt length: ours, GPT-2-124M shape, random weights, greedy, "
+          f"{n_new} new tokens ({load_line()})")
+    print("| prompt tokens | KV cache tok/s | no cache tok/s | speed-up | same tokens |")
+    print("|---:|---:|---:|---:|:---:|")
+    results = {}
+    with torch.inference_mode():
+        for n_prompt in prompts:
+            prompt = torch.randint(0, 50257, (1, n_prompt), generator=torch.Generator().manual_seed(n_prompt))
+            fast, a = time_generate(model, prompt, n_new, True)
+            slow, b = time_generate(model, prompt, n_new, False)
+            results[n_prompt] = fast / slow
+            print(f"| {n_prompt} | {fast:.1f} | {slow:.1f} | {fast / slow:.1f}x | {torch.equal(a, b)} |")
+
+        # One cached step reads every weight once: compare its time with how fast this machine reads memory.
+        params = sum(p.numel() for p in model.parameters())          # tied head counted once
+        mb = 4 * params / 1e6
+        caches = model.new_caches(1024)
+        model(torch.zeros(1, 100, dtype=torch.long), caches)
+        step = median_ms(lambda: model(torch.zeros(1, 1, dtype=torch.long), caches), n=20, reset=caches)
+        flat = torch.cat([p.detach().flatten() for p in model.parameters()])
+        read = median_ms(lambda: flat.sum(), n=10)
+        head = model.lm_head.weight.detach()
+        x = torch.randn(1, head.shape[1])
+        gemv = {}
+        for threads in (1, args.threads):
+            torch.set_num_threads(threads)
+            gemv[threads] = median_ms(lambda: F.linear(x, head), n=10)
+        torch.set_num_threads(args.threads)
+        head_mb = 4 * head.numel() / 1e6
+        print(f"\nOne cached step (100 tokens in the cache): {step:.1f} ms for {mb:.0f} MB of float32 weights "
+              f"= {mb / step:.1f} GB/s. Summing the same {mb:.0f} MB with {args.threads} threads: {read:.1f} ms "
+              f"= {mb / read:.1f} GB/s. F.linear of one row through the {head_mb:.0f} MB output layer: "
+              f"{head_mb / gemv[1]:.1f} GB/s with 1 thread, {head_mb / gemv[args.threads]:.1f} GB/s with "
+              f"{args.threads}.")
+
+        if hasattr(torch.ops.mkldnn, "_linear_pointwise") and torch.backends.mkldnn.is_available():
+            prompt = torch.randint(0, 50257, (1, prompts[0]), generator=torch.Generator().manual_seed(prompts[0]))
+            with onednn_linears(model):
+                fast, a = time_generate(model, prompt, n_new, True)
+                slow, b = time_generate(model, prompt, n_new, False)
+            print(f"\nEvery linear layer through oneDNN (both paths), prompt {prompts[0]}: KV cache {fast:.1f} tok/s, "
+                  f"no cache {slow:.1f} tok/s, speed-up {fast / slow:.1f}x, same tokens: {torch.equal(a, b)}")
+    return results
+
+
+def median_ms(fn, n: int, reset: list | None = None) -> float:
+    """Median wall time of ``fn()`` in ms over ``n`` calls (after one warm-up).
+
+    ``reset``: KV caches whose length is restored after each call (so every call sees the same cache).
+    """
+    lengths = [len(c) for c in reset or []]
+    times = []
+    for i in range(n + 1):
+        t0 = time.perf_counter()
+        fn()
+        if i:
+            times.append(1000 * (time.perf_counter() - t0))
+        for c, length in zip(reset or [], lengths):
+            c.crop(length)
+    return statistics.median(times)
+
+
 # --------------------------------------------------------------------------- GPU (not run on CPU)
 
 def bench_gpu(args) -> dict[str, float]:
@@ -424,7 +532,7 @@ def bench_gpu(args) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--sections", default="speed,quality,generation")
+    p.add_argument("--sections", default="speed,quality,generation,sweep")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--speed-steps", type=int, default=50)
     p.add_argument("--speed-rounds", type=int, default=5)
@@ -444,6 +552,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--gen-tokens", type=int, default=200)
     p.add_argument("--gen-prompt", type=int, default=1)
+    p.add_argument("--sweep-prompts", default="1,8,32,100", help="prompt lengths for the sweep section")
     p.add_argument("--skip-slow", action="store_true", help="skip the runs without a cache")
     p.add_argument("--gpu-batch", type=int, default=16)
     p.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak (H100 SXM: 989)")
@@ -452,7 +561,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"# GPT benchmark, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
           f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {load_line()}")
-    sections = {"speed": bench_speed, "quality": bench_quality, "generation": bench_generation, "gpu": bench_gpu}
+    sections = {"speed": bench_speed, "quality": bench_quality, "generation": bench_generation,
+                "sweep": bench_sweep, "gpu": bench_gpu}
     for name in args.sections.split(","):
         sections[name.strip()](args)
 

@@ -233,9 +233,18 @@ def test_preallocated_kv_cache_writes_in_place_and_refuses_overflow():
         KVCache(4).append(k, v[..., :2])
     with pytest.raises(ValueError, match="capacity must be a positive"):
         KVCache(0)
+    for cache in (grown, fixed):
+        cache.crop(2)
+        assert len(cache) == 2 and torch.equal(cache.k, k[:, :, :2])
+        cache.append(k[:, :, 4:], v[:, :, 4:])
+        assert torch.equal(cache.v, torch.cat([v[:, :, :2], v[:, :, 4:]], dim=2))
+        with pytest.raises(ValueError, match="can crop to 0..3 positions, got 4"):
+            cache.crop(4)
+    fixed.append(k[:, :, :3], v[:, :, :3])
     fixed.reorder(torch.tensor([1, 1]))
     assert fixed.k.shape == (2, 3, 6, 4) and torch.equal(fixed.k[0], fixed.k[1])
-    assert torch.equal(fixed.k[0, :, :5], k[1]) and torch.equal(fixed.v[0, :, :5], v[1])
+    expected = torch.cat([k[1, :, :2], k[1, :, 4:], k[1, :, :3]], dim=1)   # what was kept, in order
+    assert torch.equal(fixed.k[0], expected)
 
 
 def test_kv_cache_rejects_cross_attention():
