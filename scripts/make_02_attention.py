@@ -86,8 +86,9 @@ print("answer :", round((weights @ values).item(), 3))
 
 md(r"""
 The answer is a blend, pulled towards the value of the closest key. Because every step is smooth, a network
-can learn the keys, values and queries by gradient descent. (The factor 4 sharpens the weights; the next
-sections explain how attention chooses this factor.)
+can learn the keys, values and queries by gradient descent. (The factor 4 sharpens the weights. Scaled dot-product attention, below, uses
+the fixed factor $1/\sqrt{d_k}$ instead; how sharp the weights are is then learned through the sizes of the
+queries and keys.)
 """)
 
 # --------------------------------------------------------------------------- softmax
@@ -216,8 +217,8 @@ print("output:\\n", out)
 """)
 
 md(r"""
-Query 2 ($[0, 1]$) matches key 2 ($[0, 2]$) best, so its largest weight is on value 2. Query 3 ($[1, 1]$)
-gets most from keys 2 and 3. Now the same numbers from `aigc_lib` and from PyTorch's
+The second query ($[0, 1]$) matches the second key ($[0, 2]$) best, so its largest weight is on the second
+value. The third query ($[1, 1]$) gets most from the second and third keys. Now the same numbers from `aigc_lib` and from PyTorch's
 `F.scaled_dot_product_attention`:
 """)
 
@@ -253,7 +254,8 @@ print("20 random shapes: aigc_lib == F.scaled_dot_product_attention (with and wi
 md(r"""
 ## Masks
 
-A **mask** is a boolean matrix of shape $T_q \times T_k$; `True` means "query $i$ may attend to key $j$".
+A **mask** is a boolean tensor that broadcasts to the shape $T_q \times T_k$ of the scores (a padding mask
+has shape $(B, 1, T_k)$: the same row for every query); `True` means "query $i$ may attend to key $j$".
 Before the softmax, blocked scores are set to $-\infty$, so their weights become exactly 0.
 
 * A **padding mask** hides padding. Sentences in a batch have different lengths, so the short ones are
@@ -285,8 +287,9 @@ plt.show()
 """)
 
 md(r"""
-**A fully masked row.** Sometimes a query may attend to nothing, for example a padding query under a
-padding mask combined with another mask. Then every score of its row is $-\infty$, and the softmax computes
+**A fully masked row.** Sometimes a query may attend to nothing. For example, if a sentence is
+padded on the left and its padding mask is combined with a causal mask, the first query may only look at
+key 0, which is padding. Then every score of its row is $-\infty$, and the softmax computes
 $0/0$: NaN. One NaN spreads through every later layer and the loss. `aigc_lib` defines the answer instead:
 **a fully masked row gets zero weights and a zero output**, with zero gradients.
 """)
@@ -375,8 +378,9 @@ print("by hand == aigc_lib MultiHeadAttention")
 md(r"""
 PyTorch has its own `torch.nn.MultiheadAttention`. Its `in_proj_weight` stacks $W_Q, W_K, W_V$ in the
 same order as our fused `qkv` layer. After copying the weights across, both layers give the same outputs
-and the same per-head weights, on random shapes, with a padding mask and with a causal mask. (PyTorch's
-boolean masks mean the opposite of ours: `True` = blocked, hence the `~`.) Our fast path, which calls
+and the same per-head weights, on random shapes, with a padding mask and with a causal mask. (The boolean
+masks of `nn.MultiheadAttention` mean the opposite of ours: `True` = blocked, hence the `~`.
+`F.scaled_dot_product_attention` follows our convention.) Our fast path, which calls
 `F.scaled_dot_product_attention` (a fused "flash" kernel on GPUs), agrees too.
 """)
 
@@ -583,11 +587,12 @@ for T, r, f in zip(lengths, readable, fused):
 """)
 
 md(r"""
-At small $T$ the fixed costs (the projections, which grow only linearly) dominate. From a few hundred
-tokens on, each doubling of $T$ makes the layer at least 4 times slower, as $T^2$ predicts; on this CPU
-the last doubling costs even more, probably because the weight matrix no longer fits in the processor's
-fast cache memory. Long contexts are expensive, which is why so much research goes into cheaper attention.
-The fused kernel is faster, and on a GPU it never stores the full weight matrix, but it still does
+At small $T$ the fixed costs (the projections, which grow only linearly) dominate, so a doubling of $T$
+costs only 2 to 3 times more time. As $T$ grows, the $T^2$ part takes over and the cost of a doubling
+approaches a factor of 4; on this CPU the last doubling of the readable path costs even more, probably
+because the weight matrix no longer fits in the processor's fast cache memory. Long contexts are expensive,
+which is why so much research goes into cheaper attention. For long sequences the fused kernel is faster,
+and on a GPU it never stores the full weight matrix, but it still does
 $O(T^2)$ work.
 
 ## Summary

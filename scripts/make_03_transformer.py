@@ -101,8 +101,8 @@ plt.show()
 """)
 
 md(r"""
-**Learned positional embeddings** are simpler: one trainable vector per position (GPT-2 uses them). Both
-kinds have a table with `max_len` rows, so a longer sequence has no position vector. The library says so
+**Learned positional embeddings** are simpler: one trainable vector per position (GPT-2 uses them). In
+`aigc_lib` both kinds store a table with `max_len` rows, so a longer sequence has no position vector. The library says so
 instead of failing somewhere deeper:
 """)
 
@@ -227,7 +227,7 @@ for norm_first in (False, True):
 md(r"""
 **An experiment: post-LN versus pre-LN.** We build two 12-block stacks that differ only in `norm_first`,
 feed them the same random batch, and measure the gradient norm of each block's parameters at
-initialisation (the measurement of Xiong et al.'s analysis).
+initialisation (the quantity that Xiong et al. analyse).
 """)
 
 code("""
@@ -305,7 +305,8 @@ md(r"""
 The same model, the same data, the same seed: only the place of the layer norm differs. Without warm-up,
 the post-LN stack learns much more slowly at the smaller learning rate and does not learn at all at the
 larger one (its loss stays at the level of guessing), while the pre-LN stack trains in both cases. This is
-the finding of Xiong et al. {cite}`xiong2020layer` in miniature, and why GPT-2 and later models use pre-LN.
+the finding of Xiong et al. {cite}`xiong2020layer` in miniature. GPT-2 and most later models also use
+pre-LN.
 We use pre-LN from now on, and still keep a warm-up, as is common.
 """)
 
@@ -368,8 +369,9 @@ print("target ids of the first test pair:", data.test_tgt[0].tolist())
 """)
 
 md(r"""
-The target tensor holds `<bos>` (1), the 10 characters, `<eos>` (2) and padding (0). The decoder reads
-`<bos> 2 0 3 1 -` ... and must predict the same sequence shifted by one: `2 0 3 1 - ...  <eos>`
+The target tensor holds `<bos>` (id 1), the 10 characters and `<eos>` (id 2); every ISO date has 10
+characters, so the targets need no padding. For the first test pair the decoder reads the characters
+`<bos> 1 9 6 6 - 1 1 - 0` and must predict the same sequence shifted by one: `1 9 6 6 - 1 1 - 0 6 <eos>`
 (*teacher forcing*).
 
 ## Training with warm-up

@@ -89,8 +89,8 @@ unsure as if it chose uniformly among that many tokens.
 A model that knows nothing gives each of the 65 characters the same
 probability: loss $\\ln 65$ and perplexity exactly 65. A **bigram** model
 predicts the next character from the current one only, by counting pairs in
-the training text. Its best possible loss is a floor that any model which
-looks at one character would reach; a GPT must beat it by using more context.
+the training text. This is about the lowest loss a model can reach when it
+sees only the current character. A GPT must do better by using more context.
 """)
 
 code("""
@@ -230,7 +230,8 @@ print("fast path == readable path")
 md("""
 **Initialisation.** Every weight starts as $\\mathcal N(0, 0.02^2)$, as in GPT-2.
 Each block *adds* the output of its attention and of its feed-forward network
-to the residual stream, so with $L$ blocks $2L$ terms are added and the
+to the **residual stream** (the vector of each token that is passed from
+block to block), so with $L$ blocks $2L$ terms are added and the
 variance of the stream grows with depth. GPT-2 scales the weights of the two
 projections that write into the stream by $1/\\sqrt{2L}$. Below, a deep (24
 blocks) model at initialisation: the scaled version keeps the residual stream
@@ -278,7 +279,8 @@ md("""
 shifted by one character, and minimises the cross-entropy with AdamW. The
 recipe below reaches a lower validation loss per second of training than
 nanoGPT's CPU example (4 layers, 4 heads, width 128, context 64, batch 12),
-with the same model shape:
+with the same model shape. Only the first two points below differ from
+nanoGPT's example; the rest is the same there.
 
 * **bf16 autocast.** On a CPU with bfloat16 instructions (AVX512-BF16 or AMX)
   the matrix products run in bfloat16 while the weights stay in float32. On the
@@ -290,8 +292,8 @@ with the same model shape:
   the final steps polish the weights with a small rate.
 * AdamW with $\\beta_2 = 0.99$ (faster to adapt than the default 0.999 in a
   short run), weight decay 0.1 on matrices only, gradient clipping at 1.0,
-  the scaled initialisation above, no dropout (we train for less than one pass
-  over the data, so there is little to overfit).
+  the scaled initialisation above, no dropout (the model is small and sees the
+  training text fewer than three times, so overfitting stays mild).
 
 We copy the weights at a few points during training, to look at samples later.
 """)
@@ -311,7 +313,7 @@ class SnapshotTask(LanguageModelTask):
             self.calls += 1
         return super().training_loss(batch, optimizer_name)
 
-steps = 3500   # about 101 s of training on the course machine (2 cores), evaluations aside
+steps = 3500   # about 90 s of training on the course machine (2 cores), evaluations included
 torch.manual_seed(0)
 task = SnapshotTask(GPT(config), every=aigc_lib.budget(1000, smoke=10), lr=3e-3, weight_decay=0.1,
                     betas=(0.9, 0.99))
@@ -341,8 +343,8 @@ print(f"validation loss {final:.3f} (perplexity {math.exp(final):.2f}); "
 md("""
 The validation loss falls far below the bigram model: the GPT uses the
 context. The benchmark (`python -m benchmarks.gpt_cpu`, results in
-`benchmarks/README.md`) runs this recipe for exactly 101 seconds and
-compares it with nanoGPT on the same machine.
+`benchmarks/README.md`) runs this recipe within a budget of 101 seconds (the time of nanoGPT's CPU
+example on the same machine) and compares it with nanoGPT.
 
 **Samples during training.** We let each saved copy of the model continue
 the same prompt (temperature 0.8; the next chapter explains sampling).
@@ -445,8 +447,8 @@ md("""
 * `aigc_lib.gpt.GPT` is token and position embeddings, causal pre-LN blocks
   and a tied output layer, with GPT-2's initialisation; it loads GPT-2's weights
   exactly.
-* bf16 matrix products, a higher learning rate with warm-up and cosine decay
-  give a lower loss in the same training time.
+* bf16 matrix products (more steps in the same time) and a higher peak
+  learning rate give a lower loss in the same training time.
 
 The next chapter turns the logits into text: greedy decoding, temperature,
 top-k, top-p, beam search and the KV cache.

@@ -20,10 +20,12 @@ The plan:
 2. the VAE as a **latent-variable model**; the **evidence lower bound** (ELBO) derived step by step; its two
    terms (a KL divergence in closed form and a Bernoulli reconstruction term), each checked in code;
 3. the **reparameterisation trick**, and an experiment on the variance of its gradients;
-4. training with `aigc_lib.Trainer`: reconstructions, samples, a 2-D latent space, interpolation;
-5. the **β-VAE** and the rate–distortion trade-off, with posterior collapse;
-6. a **conditional VAE** that draws the digit we ask for, and a latent-space explorer;
-7. a real **likelihood**: the importance-weighted estimate of $\log p(x)$ in nats.
+4. training with `aigc_lib.Trainer`: reconstructions and samples;
+5. a 2-D latent space and interpolation;
+6. the **β-VAE** and the rate–distortion trade-off, with posterior collapse;
+7. a **conditional VAE** that draws the digit we ask for;
+8. a latent-space explorer;
+9. a real **likelihood**: the importance-weighted estimate of $\log p(x)$ in nats.
 """)
 
 code(r"""
@@ -194,11 +196,12 @@ The bound is called the **evidence lower bound** (ELBO; the "evidence" is $\log 
 
 - the **distortion** $-\mathbb{E}_q[\log p_\theta(x \mid z)]$: how badly the decoder rebuilds $x$ from codes
   drawn from the encoder (a reconstruction loss, as in the autoencoder);
-- the **rate** $\mathrm{KL}(q_\phi(z \mid x) \,\|\, p(z))$: how far the encoder's codes are from the prior. It
-  is also the number of nats of information the code carries about $x$ (on average) {cite}`alemi2018fixing`.
+- the **rate** $\mathrm{KL}(q_\phi(z \mid x) \,\|\, p(z))$: how far the encoder's codes are from the prior. Averaged
+  over the data, it is also an upper bound on the information (in nats) that the code carries about $x$
+  {cite}`alemi2018fixing`.
 
-How loose is the bound? Writing $p_\theta(x, z) = p_\theta(z \mid x)\, p_\theta(x)$ in the third line instead of
-using Jensen gives the exact gap:
+How loose is the bound? Write $p_\theta(x \mid z)\, p(z) = p_\theta(z \mid x)\, p_\theta(x)$ inside the ELBO (the
+expectation in the third line) instead of using Jensen; this gives the exact gap:
 $\log p_\theta(x) - \mathrm{ELBO}(x) = \mathrm{KL}\big(q_\phi(z \mid x) \,\|\, p_\theta(z \mid x)\big) \ge 0$.
 So maximising the ELBO over $\phi$ and $\theta$ does two things at once: it raises $\log p_\theta(x)$, and it
 makes the encoder a better guess of the true posterior $p_\theta(z \mid x)$.
@@ -342,7 +345,7 @@ md(r"""
 Both estimators are centred on the true value $-2$, but the score-function estimates are far more spread out,
 and the gap grows with the dimension $D$: $f(z)$ is a large number whose random fluctuations multiply every
 coordinate of $\nabla \log q$. With $S$ samples the variance of both shrinks like $1/S$, so REINFORCE would need
-hundreds of times more samples for the same precision. This is why VAEs use the reparameterisation trick. We
+about 8 times more samples for the same precision when $D = 1$, and about 300 times more when $D = 16$. This is why VAEs use the reparameterisation trick. We
 repeat the comparison on a trained VAE below.
 """)
 
@@ -574,8 +577,8 @@ fewer latent dimensions stay active. This is **posterior collapse**: for an inac
 under a high price for information is to copy the prior, $q(z_j \mid x) = p(z_j)$, and to let the decoder ignore
 $z_j$. When all dimensions collapse, the decoder can only draw the *average* digit, and reconstructions of
 different digits look alike. Collapse also happens at $\beta = 1$ when the decoder is strong enough to model
-the data without the code, for example an autoregressive text decoder {cite}`bowman2016generating`; even our
-small VAE uses all or nearly all of its 32 dimensions at β = 1 (see the bar), but {cite}`burda2016importance`
+the data without the code, for example an autoregressive text decoder {cite}`bowman2016generating`. Our
+small VAE still uses all or nearly all of its 32 dimensions at β = 1 (see the bar), but {cite}`burda2016importance`
 found that larger VAEs leave many dimensions inactive even at β = 1.
 Remedies include the KL warm-up we used, limits on the decoder, or "free bits" of rate that are not charged.
 """)
@@ -634,7 +637,7 @@ md(r"""
 ## 8. A latent-space explorer
 
 The sliders below set five coordinates of the 32-D model's code (the five dimensions with the largest KL, that
-is, the ones that carry the most information); the other coordinates stay at 0, the prior mean. Move a slider
+is, the ones that are likely to carry the most information); the other coordinates stay at 0, the prior mean. Move a slider
 to see what that dimension controls. The static web page cannot run Python, so the figure after the widget
 shows the same thing: each row moves one of the five coordinates from $-2.5$ to $2.5$.
 """)
@@ -682,8 +685,8 @@ ax.set_title(f"rows: coordinates {top_dims} of z from -2.5 to 2.5, the others 0"
 md(r"""
 ## 9. A real likelihood: the importance-weighted bound
 
-The negative ELBO is an *upper* bound on the negative log-likelihood (NLL) $-\log p(x)$. To report the NLL
-itself we use the **importance-weighted** estimate {cite}`burda2016importance`. Draw $k$ codes
+The negative ELBO is an *upper* bound on the negative log-likelihood (NLL) $-\log p(x)$. To estimate the NLL
+more tightly we use the **importance-weighted** estimate {cite}`burda2016importance`. Draw $k$ codes
 $z_1, \dots, z_k \sim q(z \mid x)$ and compute the **importance weights** $w_i = p(x \mid z_i)\, p(z_i) / q(z_i \mid x)$.
 Each $w_i$ is an unbiased estimate of $p(x)$ (that is the second line of the ELBO derivation). Then
 
