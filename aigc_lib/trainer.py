@@ -7,7 +7,7 @@ generator):
 
 1. zero the gradients,
 2. for each of ``grad_accum_steps`` micro-batches: compute the loss (under
-   bf16 autocast on CUDA), stop with :class:`NonFiniteLossError` if it is
+   bf16 autocast on GPUs with native bf16), stop with :class:`NonFiniteLossError` if it is
    NaN or infinite, and back-propagate ``loss / grad_accum_steps``,
 3. clip the gradient norm (optional), step the optimiser and its
    learning-rate schedule.
@@ -52,8 +52,9 @@ class TrainerConfig:
     Attributes:
         max_steps: optimiser steps to run in total (a resumed run counts the
             steps it already did). Smoke mode caps it at ``SMOKE_MAX_STEPS``.
-        grad_accum_steps: micro-batches whose gradients are summed before
-            each optimiser step. ``4`` with batches of 8 behaves like batches of 32.
+        grad_accum_steps: micro-batches whose gradients are averaged (each loss
+            is divided by ``grad_accum_steps``) before each optimiser step.
+            ``4`` with batches of 8 behaves like batches of 32.
         clip_grad_norm: clip the global gradient norm of each optimiser's
             parameters to this value; ``None`` turns clipping off.
         lr_schedule: ``"constant"``, ``"cosine"`` (linear warm-up for
@@ -62,8 +63,10 @@ class TrainerConfig:
         eval_every: evaluate every this many steps (0: only at the end).
         eval_batches: batches per evaluation (``None``: the whole validation set).
         log_every: average the training metrics over this many steps per log entry.
-        precision: ``"auto"`` (bf16 autocast on CUDA, float32 elsewhere),
-            ``"bf16"`` or ``"fp32"``.
+        precision: ``"auto"`` (bf16 autocast on CUDA GPUs with native bf16,
+            i.e. compute capability 8.0 or newer such as A100/H100/RTX 30xx;
+            float32 elsewhere, including older GPUs such as the T4, which only
+            emulate bf16), ``"bf16"`` or ``"fp32"``.
         compile: wrap the task in ``torch.compile`` (slow to start; pays off
             on GPUs and long runs).
         progress: show a tqdm progress bar (main process only).
@@ -212,7 +215,8 @@ class Trainer:
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         p = self.config.precision
-        use_bf16 = p == "bf16" or (p == "auto" and self.device.type == "cuda")
+        use_bf16 = p == "bf16" or (p == "auto" and self.device.type == "cuda"
+                                   and torch.cuda.is_bf16_supported(including_emulation=False))
         if use_bf16:
             return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()

@@ -42,7 +42,7 @@ print("mean over rows ->", x.mean(dim=0).tolist())""")
 md(r"""## Automatic differentiation
 
 If a tensor is created with `requires_grad=True`, PyTorch records every operation on it. Calling
-`.backward()` on a result then computes the derivative of that result with respect to the tensor
+`.backward()` on a one-number (scalar) result then computes the derivative of that result with respect to the tensor
 (by the chain rule, from the output back to the input), and stores it in `.grad`.
 
 For $y = x^2 + 3x$ the derivative is $\frac{dy}{dx} = 2x + 3$, which is $7$ at $x = 2$. We check autograd
@@ -104,9 +104,13 @@ md(r"""One **training step** has five lines. Each one matters:
 3. `loss = loss_fn(prediction, y)` — one number that says how wrong the model is;
 4. `loss.backward()` — autograd fills `.grad` of every weight;
 5. `optimizer.step()` — move each weight against its gradient. We use **AdamW**
-   {cite}`kingma2014adam,loshchilov2019adamw`, which scales each step by running averages of the gradient.
+   {cite}`kingma2014adam,loshchilov2019adamw`. For every weight it keeps a running average of the gradient
+   and of the squared gradient, and moves the weight by the first divided by the square root of the second,
+   so every weight takes steps of about the size of the learning rate. The "W" is *decoupled weight decay*:
+   each step also shrinks every weight a little (PyTorch's default `weight_decay=0.01`).
 
-Each step uses a random **mini-batch** of 32 points, not all 410: it is cheaper, and the noise helps.""")
+Each step uses a random **mini-batch** of 32 points, not all 410: it is much cheaper per step, and the
+gradient of 32 random points is already a good estimate of the gradient on all 410.""")
 
 code("""# NBVAL_IGNORE_OUTPUT: the loss values depend on the number of steps (fewer in CI's smoke mode)
 model = make_model()
@@ -139,6 +143,8 @@ that again in every chapter would hide the ideas. So the course puts it in one t
 
 The Trainer needs a **task**: an object that holds the model and says two things —
 which optimiser to use (`configure_optimizers`) and how to compute the loss of a batch (`training_loss`).
+A third, `validation_metrics`, is optional: by default the validation loss is `training_loss` computed on
+validation batches.
 Here is the whole task for our curve:""")
 
 code("""class CurveFitTask(Task):
@@ -153,8 +159,9 @@ code("""class CurveFitTask(Task):
         x, y = batch                        # x: (B, 1), y: (B, 1)
         return torch.nn.functional.mse_loss(self.model(x), y)""")
 
-md(r"""A GAN (in a later chapter) returns *two* optimisers, `{"D": ..., "G": ...}`, and the Trainer steps them in
-that order; everything else stays the same. For the common one-model case the library also has
+md(r"""A GAN task (in a later chapter) returns *two* optimisers from `configure_optimizers`,
+`{"D": ..., "G": ...}`; the Trainer calls `training_loss(batch, "D")` and steps D, then does the same for G
+(that is what the `optimizer_name` argument is for). The rest of the loop stays the same. For the common one-model case the library also has
 `SupervisedTask(model, loss_fn, optimizer)`.
 
 **Same weights, same result.** Before we trust the Trainer, we check it: starting from the same weights and
@@ -178,10 +185,13 @@ print("largest difference between the two sets of weights:", difference)""")
 md(r"""Now a real run. The Trainer reads its batches from `TensorBatches`, which shuffles the data with a seed and
 remembers its position (so a resumed run sees the same batches). We also ask for:
 
-- a **learning-rate schedule**: a short linear *warm-up* (100 steps), then a *cosine* decay
-  {cite}`loshchilov2017sgdr` to 10 % of the base rate, so late steps are small and precise;
+- a **learning-rate schedule**: a linear *warm-up* (the learning rate rises from almost 0 to its base
+  value, here $10^{-2}$, during the first 100 steps), then a *cosine* decay {cite}`loshchilov2017sgdr` to
+  10 % of the base value, so late steps are small and precise;
 - **evaluation** on the validation set every 100 steps;
-- **gradient clipping** at norm 1.0: if a gradient is unusually large, it is scaled down.
+- **gradient clipping** at norm 1.0: the Trainer treats all gradients as one long vector and computes its
+  length (its *norm*); if the length is above 1.0, every gradient is multiplied by the same factor so that
+  the length becomes 1.0 (the direction does not change).
 
 In JupyterLab the plot below redraws while the model trains. On the web page you see its final state.""")
 
@@ -217,15 +227,20 @@ md(r"""## Checkpoints: stop, then resume exactly
 
 A long run can be interrupted: a laptop goes to sleep, a cloud machine is taken back. With
 `checkpoint_dir`, the Trainer writes `last.pt` every `checkpoint_every` steps. It holds the weights, the
-optimiser's running averages, the schedule, the step, the data position and the states of all random
-generators, so that resuming gives **exactly** the weights of a run that never stopped.
+optimiser's running averages, the schedule, the step, the data position, the states of the global random
+generators (Python, NumPy, PyTorch), the logged history and the settings. On the CPU, with a data stream
+that remembers its position (such as `TensorBatches`), resuming gives **exactly** the weights of a run that
+never stopped. On a GPU some operations are not bit-for-bit reproducible, so expect tiny differences.
 
 The file is written *atomically*: first to a temporary file, then renamed over the old one. A crash in the
 middle of a write leaves the previous checkpoint intact. It is loaded with `weights_only=True`, which
 refuses to run code hidden in a file.
 
-Below, a task stops itself half-way (as if we pressed *Stop*). A fresh Trainer and a fresh model then resume
-from the checkpoint, and we compare with an uninterrupted run.""")
+Below, a task stops itself a few steps after the half-way checkpoint (as if we pressed Jupyter's *Stop*
+button); the Trainer reports how many steps it had completed. A fresh Trainer and a fresh model then call
+`fit()` with the same `checkpoint_dir`. Because `resume=True` by default, `fit()` continues from `last.pt`
+whenever that file exists: here from the half-way checkpoint, so the few steps after it are done again.
+We compare the result with an uninterrupted run.""")
 
 code("""# NBVAL_IGNORE_OUTPUT: the step numbers depend on the run length (shorter in smoke mode)
 import shutil
@@ -277,7 +292,7 @@ shutil.rmtree(checkpoint_dir)""")
 md(r"""## When the loss becomes NaN
 
 With a learning rate that is far too large, the weights grow at every step until the loss overflows to
-infinity or becomes `NaN` ("not a number"). Training on would only waste time, and all later numbers
+infinity or becomes `NaN` ("not a number"). Continuing to train would only waste time, and all later numbers
 would be meaningless. The Trainer checks the loss at every step and stops with an error that names the
 step and suggests what to try:""")
 
@@ -296,15 +311,18 @@ md(r"""## More than one CPU, GPUs, and big batches
 
 The same `Trainer` call scales up without changes in the chapter's code:
 
-- **GPU.** `aigc_lib.get_device()` picks CUDA, then Apple's MPS, then the CPU. On CUDA the Trainer computes
-  in **bfloat16** (*mixed precision*: a 16-bit format with the range of float32) where it is safe, which
-  is about twice as fast; on the CPU it stays in float32. `Trainer(compile=True)` also compiles the model
+- **GPU.** `aigc_lib.get_device()` picks CUDA, then Apple's MPS, then the CPU. On recent CUDA GPUs (Ampere or
+  newer) the Trainer computes in *mixed precision*: matrix products run in **bfloat16** (a 16-bit format
+  with the range of float32 but only about 3 significant digits), while sensitive operations such as sums,
+  softmax and losses stay in float32. This is much faster on such GPUs; on older GPUs, the CPU and MPS the
+  Trainer stays in float32. `Trainer(compile=True)` also compiles the model
   with `torch.compile`.
-- **Gradient accumulation.** `Trainer(grad_accum_steps=4)` adds the gradients of 4 mini-batches before
-  each step: the same update as a 4× larger batch, in a quarter of the memory. A test checks that
-  both give the same weights.
+- **Gradient accumulation.** `Trainer(grad_accum_steps=4)` averages the gradients of 4 mini-batches
+  before each step: the same update as one 4× larger batch, while only one small batch's intermediate
+  results are in memory at a time. A test checks that both give the same weights (up to rounding).
 - **Several processes.** Started with `torchrun --nproc_per_node=2 train.py`, the Trainer joins the process
-  group and wraps the task in `DistributedDataParallel`: each process takes half of every batch, and the
+  group and wraps the task in `DistributedDataParallel`: with the course's batch streams (`TensorBatches`,
+  `RandomWindows`) each process takes half of every batch, and the
   gradients are averaged. A test runs this with 2 CPU processes and checks that the weights equal a
   one-process run on the whole batch.
 

@@ -261,6 +261,25 @@ def test_bf16_autocast_path_trains_on_cpu():
     assert all(math.isfinite(v) for v in losses) and losses[-1] < 0.5 * losses[0]
 
 
+@pytest.mark.filterwarnings("ignore:User provided device_type of .cuda.:UserWarning")
+@pytest.mark.parametrize("native_bf16", [True, False])
+def test_auto_precision_uses_bf16_only_on_gpus_with_native_bf16(monkeypatch, native_bf16):
+    calls = []
+
+    def fake_is_bf16_supported(including_emulation=True):
+        calls.append(including_emulation)
+        return native_bf16 or including_emulation      # an older GPU (e.g. a T4) only emulates bf16
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", fake_is_bf16_supported)
+    trainer = Trainer(**QUIET)
+    trainer.device = torch.device("cuda")                # only the precision decision is tested here
+    ctx = trainer._autocast()
+    assert calls == [False]
+    assert isinstance(ctx, torch.autocast) == native_bf16
+    trainer.device = torch.device("cpu")
+    assert not isinstance(trainer._autocast(), torch.autocast)
+
+
 def test_torch_compile_gives_the_same_losses():
     pytest.importorskip("torch._inductor")
     x, y = regression_data()
