@@ -50,11 +50,23 @@ def _check_log_probs(out: torch.Tensor, n: int) -> torch.Tensor:
     return out
 
 
+def _check_eos(eos_id: int | None, vocab: int) -> None:
+    if eos_id is not None and not 0 <= eos_id < vocab:
+        raise IndexError(f"eos_id {eos_id} is outside the vocabulary: expected 0 <= eos_id < {vocab} "
+                         f"(the width of next_log_probs' output)")
+
+
+def _check_token_dtype(prompt: torch.Tensor) -> None:
+    if prompt.is_floating_point() or prompt.is_complex():
+        raise TypeError(f"prompt must hold integer token ids, got dtype {prompt.dtype}")
+
+
 def _as_prompt(prompt: torch.Tensor | list[int]) -> torch.Tensor:
-    prompt = torch.as_tensor(prompt, dtype=torch.long)
+    prompt = torch.as_tensor(prompt)
     if prompt.ndim != 1 or prompt.numel() == 0:
         raise ValueError(f"prompt must be a non-empty 1-D sequence of token ids, got shape {tuple(prompt.shape)}")
-    return prompt
+    _check_token_dtype(prompt)
+    return prompt.long()
 
 
 @torch.no_grad()
@@ -78,11 +90,14 @@ def greedy_decode(next_log_probs: NextLogProbs, prompt: torch.Tensor, max_new_to
         raise ValueError(f"prompt must be (N, t0) or (t0,) with t0 >= 1, got shape {tuple(prompt.shape)}")
     if max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+    _check_token_dtype(seq)
     seq = seq.long()
     fill = eos_id if pad_id is None else pad_id
     done = torch.zeros(seq.shape[0], dtype=torch.bool, device=seq.device)
     for _ in range(max_new_tokens):
-        nxt = _check_log_probs(next_log_probs(seq), seq.shape[0]).argmax(dim=-1)
+        out = _check_log_probs(next_log_probs(seq), seq.shape[0])
+        _check_eos(eos_id, out.shape[1])
+        nxt = out.argmax(dim=-1)
         if eos_id is not None:
             nxt = torch.where(done, torch.full_like(nxt, fill), nxt)
             done = done | (nxt == eos_id)
@@ -141,6 +156,12 @@ def beam_search(next_log_probs: NextLogProbs, prompt: torch.Tensor | list[int], 
     for step in range(max_new_tokens):
         logp = _check_log_probs(next_log_probs(alive.to(device)), alive.shape[0]).double().cpu()
         vocab = logp.shape[1]
+        _check_eos(eos_id, vocab)
+        if bool(logp.isnan().any()):
+            raise ValueError("next_log_probs returned NaN log-probabilities")
+        if bool((logp > 1e-6).any()):
+            raise ValueError(f"next_log_probs must return log-probabilities (<= 0, e.g. from log_softmax), "
+                             f"got a largest value of {float(logp.max()):.4g}: are these logits or probabilities?")
         cand = (alive_lp[:, None] + logp).flatten()                  # (n_alive * V,)
         order = torch.argsort(cand, descending=True, stable=True)
         keep_rows, keep_tokens, keep_lp = [], [], []

@@ -34,11 +34,16 @@ def corpus_bleu_stats(hypotheses: Sequence[Tokens], references: Sequence[Sequenc
         hypotheses: one token list per sentence.
         references: for each sentence, a list of reference token lists.
     """
+    if max_n < 1:
+        raise ValueError(f"max_n must be >= 1, got {max_n}")
     if len(hypotheses) != len(references):
         raise ValueError(f"got {len(hypotheses)} hypotheses but {len(references)} reference lists")
     correct, total = [0] * max_n, [0] * max_n
     sys_len = ref_len = 0
     for hyp, refs in zip(hypotheses, references):
+        if isinstance(hyp, str):
+            raise TypeError(f"each hypothesis must be a token list, e.g. ['the', 'cat'], got the string {hyp!r}; "
+                            f"tokenize it first (or use corpus_bleu on strings)")
         if isinstance(refs, str) or not refs or isinstance(refs[0], str):
             raise TypeError(f"each entry of references must be a non-empty list of token lists, "
                             f"e.g. [['the', 'cat']], got {refs!r}")
@@ -87,6 +92,15 @@ def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str] | Sequence[
         max_n: the longest n-gram.
         smooth: ``"exp"`` (sacrebleu's default) or ``"none"``.
     """
+    for name, seq in (("hypotheses", hypotheses), ("references", references)):
+        if isinstance(seq, str):
+            raise TypeError(f"{name} must be a list of strings, one per sentence, got a single string {seq[:40]!r}; "
+                            f"wrap one sentence in a list")
+    hypotheses = list(hypotheses)
+    bad = next((h for h in hypotheses if not isinstance(h, str)), None)
+    if bad is not None:
+        raise TypeError(f"corpus_bleu takes hypotheses as strings, got {type(bad).__name__} {bad!r}; "
+                        f"use corpus_bleu_stats and bleu_from_stats for token lists")
     refs = [[r] if isinstance(r, str) else list(r) for r in references]
     stats = corpus_bleu_stats([tokenize(h) for h in hypotheses], [[tokenize(r) for r in rs] for rs in refs], max_n)
     return bleu_from_stats(*stats, smooth=smooth)

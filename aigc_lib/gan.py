@@ -39,13 +39,15 @@ from torch.nn import functional as F
 
 
 def check_latent(z: torch.Tensor, latent_dim: int) -> None:
-    """Raise ``ValueError`` unless ``z`` has shape ``(B, latent_dim)``."""
+    """Raise ``ValueError`` unless ``z`` has shape ``(B, latent_dim)``, ``TypeError`` unless it is floating point."""
     if z.ndim != 2 or z.shape[1] != latent_dim:
         raise ValueError(f"latent vectors must have shape (B, {latent_dim}), got {tuple(z.shape)}")
+    if not z.is_floating_point():
+        raise TypeError(f"latent vectors must be floating point (e.g. from torch.randn), got {z.dtype}")
 
 
 def check_samples(x: torch.Tensor, data_shape: tuple[int, ...], who: str) -> None:
-    """Raise ``ValueError`` unless ``x`` has shape ``(B, *data_shape)``."""
+    """Raise ``ValueError`` unless ``x`` has shape ``(B, *data_shape)``, ``TypeError`` unless it is floating point."""
     if tuple(x.shape[1:]) != tuple(data_shape) or x.ndim != len(data_shape) + 1:
         expected = "(B, " + ", ".join(str(s) for s in data_shape) + ")"
         hint = ""
@@ -53,6 +55,9 @@ def check_samples(x: torch.Tensor, data_shape: tuple[int, ...], who: str) -> Non
             hint = (f": {who} was built for {data_shape[0]} channel(s) of {data_shape[1]}x{data_shape[2]} pixels, "
                     f"the input has {x.shape[1]} channel(s) of {x.shape[2]}x{x.shape[3]}")
         raise ValueError(f"{who} expects samples of shape {expected}, got {tuple(x.shape)}{hint}")
+    if not x.is_floating_point():
+        raise TypeError(f"{who} expects floating-point samples, got {x.dtype}; "
+                        f"convert uint8 images to [-1, 1] with x.float() / 127.5 - 1")
 
 
 def check_labels(y: torch.Tensor | None, n_classes: int, batch_size: int, who: str) -> None:

@@ -74,9 +74,12 @@ class MNISTClassifier(nn.Module):
 
     @staticmethod
     def check_images(x: torch.Tensor) -> None:
-        """Raise ``ValueError`` unless ``x`` is ``(B, 1, 28, 28)`` with values in [0, 1]."""
+        """Raise ``ValueError`` unless ``x`` is ``(B, 1, 28, 28)`` with values in [0, 1], ``TypeError`` unless float."""
         if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
             raise ValueError(f"the MNIST classifier expects images of shape (B, 1, 28, 28), got {tuple(x.shape)}")
+        if not x.is_floating_point():
+            raise TypeError(f"the MNIST classifier expects floating-point images in [0, 1], got {x.dtype}; "
+                            f"convert uint8 images with x.float() / 255")
         if x.numel() and (float(x.min()) < -1e-3 or float(x.max()) > 1 + 1e-3):
             raise ValueError(f"the MNIST classifier expects values in [0, 1], got [{float(x.min()):.2f}, "
                              f"{float(x.max()):.2f}]; convert GAN outputs in [-1, 1] with (x + 1) / 2")
@@ -132,6 +135,8 @@ def load_mnist_classifier(path: str | Path | None = None, sha256: str | None = W
 @torch.no_grad()
 def predict(model: MNISTClassifier, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """Predicted digits ``(N,)`` for images ``(N, 1, 28, 28)`` in [0, 1]."""
+    if len(images) == 0:
+        raise ValueError("predict needs at least one image, got an empty tensor")
     device = next(model.parameters()).device
     return torch.cat([model(images[i:i + batch_size].to(device)).argmax(1).cpu()
                       for i in range(0, len(images), batch_size)])
@@ -139,6 +144,9 @@ def predict(model: MNISTClassifier, images: torch.Tensor, batch_size: int = 500)
 
 def label_accuracy(model: MNISTClassifier, images: torch.Tensor, labels: torch.Tensor) -> float:
     """Fraction of ``images`` that the classifier reads as ``labels`` ``(N,)``."""
+    if labels.ndim != 1 or labels.is_floating_point():
+        raise ValueError(f"labels must be integer digits of shape (N,), got {labels.dtype} of shape "
+                         f"{tuple(labels.shape)}; for one-hot labels use labels.argmax(1)")
     if len(images) != len(labels):
         raise ValueError(f"got {len(images)} images but {len(labels)} labels")
     return float((predict(model, images) == labels.cpu()).float().mean())

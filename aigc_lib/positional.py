@@ -28,6 +28,12 @@ def _check_length(start: int, t: int, max_len: int, what: str) -> None:
         )
 
 
+def _check_embeddings(x: torch.Tensor, d_model: int, what: str) -> None:
+    if x.ndim != 3 or x.shape[-1] != d_model:
+        hint = " (token ids? embed them first)" if not x.is_floating_point() else ""
+        raise ValueError(f"{what} expects embeddings of shape (B, T, {d_model}), got {tuple(x.shape)}{hint}")
+
+
 def sinusoidal_table(max_len: int, d_model: int, base: float = 10000.0) -> torch.Tensor:
     """``(max_len, d_model)``: ``PE[p, 2i] = sin(p / base^(2i/d))``, ``PE[p, 2i+1] = cos(p / base^(2i/d))``."""
     if d_model % 2 != 0:
@@ -45,11 +51,12 @@ class SinusoidalPositionalEncoding(nn.Module):
 
     def __init__(self, d_model: int, max_len: int = 512, base: float = 10000.0) -> None:
         super().__init__()
-        self.max_len = max_len
+        self.d_model, self.max_len = d_model, max_len
         self.register_buffer("table", sinusoidal_table(max_len, d_model, base), persistent=False)
 
     def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
         """``x (B, T, C)`` plus the encodings of positions ``start .. start+T-1``."""
+        _check_embeddings(x, self.d_model, "SinusoidalPositionalEncoding")
         _check_length(start, x.shape[1], self.max_len, "SinusoidalPositionalEncoding")
         return x + self.table[start:start + x.shape[1]].to(x.dtype)
 
@@ -59,11 +66,13 @@ class LearnedPositionalEmbedding(nn.Module):
 
     def __init__(self, d_model: int, max_len: int = 512) -> None:
         super().__init__()
-        self.max_len = max_len
+        self.d_model, self.max_len = d_model, max_len
         self.embedding = nn.Embedding(max_len, d_model)
         nn.init.normal_(self.embedding.weight, std=0.02)
 
     def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """``x (B, T, C)`` plus the learned vectors of positions ``start .. start+T-1``."""
+        _check_embeddings(x, self.d_model, "LearnedPositionalEmbedding")
         _check_length(start, x.shape[1], self.max_len, "LearnedPositionalEmbedding")
         pos = torch.arange(start, start + x.shape[1], device=x.device)
         return x + self.embedding(pos)
@@ -104,8 +113,8 @@ class RotaryEmbedding(nn.Module):
 
     def forward(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:
         """Rotate ``x (..., T, head_dim)`` as if it sat at positions ``offset .. offset+T-1``."""
-        if x.shape[-1] != self.head_dim:
-            raise ValueError(f"expected last dimension {self.head_dim}, got {tuple(x.shape)}")
+        if x.ndim < 2 or x.shape[-1] != self.head_dim:
+            raise ValueError(f"RotaryEmbedding expects x of shape (..., T, {self.head_dim}), got {tuple(x.shape)}")
         t = x.shape[-2]
         _check_length(offset, t, self.max_len, "RotaryEmbedding")
         cos = self.cos[offset:offset + t].to(x.dtype)

@@ -104,6 +104,8 @@ def apply_repetition_penalty(logits: torch.Tensor, previous: torch.Tensor, penal
         return logits
     if previous.ndim != 2 or previous.shape[0] != logits.shape[0]:
         raise ValueError(f"previous must have shape (B, t) with B={logits.shape[0]}, got {tuple(previous.shape)}")
+    if previous.is_floating_point():
+        raise TypeError(f"previous must hold integer token ids, got dtype {previous.dtype}")
     scores = logits.gather(1, previous)
     scores = torch.where(scores < 0, scores * penalty, scores / penalty)
     return logits.scatter(1, previous, scores)
@@ -199,8 +201,15 @@ def distinct_n(sequences: Iterable[Sequence[int]], n: int) -> float:
         raise ValueError(f"n must be >= 1, got {n}")
     seen: set[tuple] = set()
     total = 0
+    if isinstance(sequences, torch.Tensor) and sequences.ndim != 2:
+        raise ValueError(f"sequences must be a list of token sequences or a (B, T) tensor, "
+                         f"got a tensor of shape {tuple(sequences.shape)}; wrap one sequence in a list")
     for seq in sequences:
-        seq = list(seq.tolist() if isinstance(seq, torch.Tensor) else seq)
+        seq = seq.tolist() if isinstance(seq, torch.Tensor) else seq
+        if isinstance(seq, int):
+            raise TypeError(f"sequences must be a list of token sequences, e.g. [[1, 2, 3]], got an element "
+                            f"{seq!r}; wrap one sequence in a list: distinct_n([seq], n)")
+        seq = list(seq)
         grams = [tuple(seq[i:i + n]) for i in range(len(seq) - n + 1)]
         seen.update(grams)
         total += len(grams)

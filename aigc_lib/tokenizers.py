@@ -11,6 +11,7 @@ Both satisfy ``decode(encode(s)) == s`` (for the character tokenizer: for any
 """
 from __future__ import annotations
 
+import operator
 import re
 from collections import Counter
 from typing import Iterable, Sequence
@@ -25,8 +26,21 @@ __all__ = ["CharTokenizer", "ByteBPETokenizer", "GPT2_SPLIT_PATTERN"]
 GPT2_SPLIT_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+"""
 
 
+def _as_id(i: object) -> int:
+    try:
+        return operator.index(i)          # ints, numpy ints, one-element integer tensors
+    except TypeError:
+        what = f"dtype {i.dtype}" if hasattr(i, "dtype") else f"{type(i).__name__} {i!r}"
+        raise TypeError(f"token ids must be integers (a flat list or a 1-D integer tensor), got {what}") from None
+
+
 def _check_ids(ids: Iterable[int], vocab_size: int) -> list[int]:
-    ids = [int(i) for i in ids]
+    if isinstance(ids, (str, bytes)):
+        raise TypeError(f"decode expects token ids, got a {type(ids).__name__}: {ids[:20]!r}")
+    if getattr(ids, "ndim", 1) != 1:
+        raise ValueError(f"decode expects a flat sequence of token ids (1-D), got shape {tuple(ids.shape)}; "
+                         f"decode one row at a time")
+    ids = [_as_id(i) for i in ids]
     bad = [i for i in ids if not 0 <= i < vocab_size]
     if bad:
         raise IndexError(f"token id {bad[0]} is outside the vocabulary: expected 0 <= id < {vocab_size}")

@@ -66,6 +66,9 @@ class _ImageMLP(nn.Module):
         if x.ndim < 2 or math.prod(x.shape[1:]) != self.image_dim:
             raise ValueError(f"{type(self).__name__} expects images of shape (B, {', '.join(map(str, self.image_shape))}) "
                              f"or (B, {self.image_dim}), got {tuple(x.shape)}")
+        if not x.is_floating_point():
+            raise TypeError(f"{type(self).__name__} expects floating-point images with values in [0, 1], "
+                            f"got {x.dtype}; convert with x.float() (and divide uint8 images by 255)")
         return x.reshape(x.shape[0], self.image_dim)
 
     def _check_latent(self, z: torch.Tensor) -> None:
@@ -401,6 +404,10 @@ def held_out_likelihood(model: VAE, images: torch.Tensor, labels: torch.Tensor |
     The model is put in eval mode (no dropout) during the estimate. The noise
     comes from a generator seeded with ``seed``, so the numbers are reproducible.
     """
+    if len(images) == 0:
+        raise ValueError("held_out_likelihood needs at least one image, got an empty tensor")
+    if labels is not None and len(labels) != len(images):
+        raise ValueError(f"got {len(images)} images but {len(labels)} labels")
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device

@@ -122,9 +122,13 @@ def binarize_dynamic(images: torch.Tensor, generator: torch.Generator | None = N
         generator: optional generator; by default torch's global one (seeded by
             ``aigc_lib.setup_notebook`` and saved in Trainer checkpoints).
     """
-    if images.numel() and (images.min() < 0 or images.max() > 1):
-        raise ValueError(f"binarisation needs grey values in [0, 1], got [{float(images.min()):.4g}, "
-                         f"{float(images.max()):.4g}]")
+    if not images.is_floating_point():
+        raise TypeError(f"binarisation needs floating-point grey values in [0, 1], got {images.dtype}; "
+                        f"convert uint8 images with images.float() / 255")
+    if images.numel():
+        lo, hi = float(images.min()), float(images.max())
+        if not 0.0 <= lo <= hi <= 1.0:             # also catches NaN
+            raise ValueError(f"binarisation needs grey values in [0, 1], got [{lo:.4g}, {hi:.4g}]")
     return torch.bernoulli(images, generator=generator)
 
 

@@ -98,3 +98,23 @@ def test_bad_arguments():
         beam_search(lambda p: torch.zeros(V), [0], beam_width=2, max_new_tokens=3)
     with pytest.raises(ValueError, match="max_new_tokens"):
         greedy_decode(fn, torch.tensor([0]), -1)
+
+
+def test_probabilities_or_logits_instead_of_log_probs_are_an_error():
+    probs = lambda p: torch.softmax(torch.arange(V, dtype=torch.float).expand(p.shape[0], V), -1)
+    with pytest.raises(ValueError, match="must return log-probabilities .* logits or probabilities"):
+        beam_search(probs, [0], beam_width=2, max_new_tokens=3)
+    with pytest.raises(ValueError, match="NaN"):
+        beam_search(lambda p: torch.full((p.shape[0], V), float("nan")), [0], beam_width=2, max_new_tokens=3)
+
+
+def test_float_prompt_and_eos_outside_the_vocabulary_are_errors():
+    fn = toy_model()
+    with pytest.raises(TypeError, match="integer token ids, got dtype torch.float32"):
+        beam_search(fn, [0.7], beam_width=2, max_new_tokens=3)
+    with pytest.raises(TypeError, match="integer token ids"):
+        greedy_decode(fn, torch.tensor([0.7]), 3)
+    with pytest.raises(IndexError, match=r"eos_id 10 is outside the vocabulary: expected 0 <= eos_id < 4"):
+        beam_search(fn, [0], beam_width=2, max_new_tokens=3, eos_id=10)
+    with pytest.raises(IndexError, match="eos_id -1"):
+        greedy_decode(fn, torch.tensor([0]), 3, eos_id=-1)

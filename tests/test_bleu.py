@@ -65,3 +65,17 @@ def test_ngrams_and_errors():
         corpus_bleu(["a"], ["a"], smooth="add-k")
     with pytest.raises(TypeError, match="list of token lists"):
         corpus_bleu_stats([["a"]], ["a"])
+
+
+def test_strings_where_lists_are_expected_are_errors():
+    with pytest.raises(TypeError, match="hypotheses must be a list of strings, .* single string 'the cat sat'"):
+        corpus_bleu("the cat sat", "the dog sat")          # would score characters as sentences
+    with pytest.raises(TypeError, match="references must be a list of strings"):
+        corpus_bleu(["the cat sat"], "the cat sat")
+    with pytest.raises(TypeError, match="hypotheses as strings, got list"):
+        corpus_bleu([["the", "cat"]], ["the cat"])
+    with pytest.raises(TypeError, match="token list, .* got the string 'the cat'"):
+        corpus_bleu_stats(["the cat"], [[["the", "cat"]]])  # would count character n-grams
+    with pytest.raises(ValueError, match="max_n must be >= 1, got 0"):
+        corpus_bleu(["the cat"], ["the cat"], max_n=0)
+    assert corpus_bleu((h for h in ["the cat sat on the mat"]), ["the cat sat on the mat"]) == pytest.approx(100.0)

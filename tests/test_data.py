@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from aigc_lib.data import (ChecksumError, RandomWindows, TensorBatches, download, load_mnist, load_tiny_shakespeare,
-                           read_idx, ring_centers, ring_of_gaussians, shakespeare_path)
+from aigc_lib.data import (ChecksumError, RandomWindows, TensorBatches, download, gaussian_mixture_2d, load_mnist,
+                           load_tiny_shakespeare, read_idx, ring_centers, ring_of_gaussians, shakespeare_path)
 from aigc_lib.data import mnist as mnist_mod
 
 
@@ -89,6 +89,13 @@ def test_random_windows_errors():
         RandomWindows(torch.arange(10), block_size=10, batch_size=2)
     with pytest.raises(ValueError, match="1-D"):
         RandomWindows(torch.zeros(3, 30, dtype=torch.long), block_size=4, batch_size=2)
+
+
+def test_random_windows_need_an_integer_tensor():
+    with pytest.raises(TypeError, match=r"1-D integer tensor, got list; wrap token ids with torch.tensor\(ids\)"):
+        RandomWindows(list(range(30)), block_size=4, batch_size=2)        # e.g. tokenizer.encode(text)
+    with pytest.raises(TypeError, match="integer token ids, got dtype torch.float32"):
+        RandomWindows(torch.rand(30) * 10, block_size=4, batch_size=2)    # would be truncated silently
 
 
 # ------------------------------------------------------------------ Shakespeare
@@ -189,3 +196,12 @@ def test_ring_of_gaussians():
     assert dist.max() < 0.05 * 6 and torch.bincount(modes, minlength=8).min() > 400
     with pytest.raises(ValueError):
         ring_of_gaussians(10, std=0.0)
+
+
+def test_gaussian_mixture_weights_must_match_the_centres():
+    centers = ring_centers(4)
+    g = torch.Generator().manual_seed(0)
+    points, modes = gaussian_mixture_2d(200, centers, weights=torch.tensor([0.0, 1.0, 1.0, 2.0]), generator=g)
+    assert points.shape == (200, 2) and set(modes.tolist()) == {1, 2, 3}
+    with pytest.raises(ValueError, match=r"weights must have shape \(4,\), one per centre, got \(2,\)"):
+        gaussian_mixture_2d(100, centers, weights=torch.ones(2))          # would only ever sample modes 0 and 1

@@ -96,6 +96,17 @@ def test_wrong_latent_width():
         MLPGenerator(MLPGANConfig())(torch.randn(16))
 
 
+def test_integer_images_or_latents_are_a_clear_error():
+    g, d = small_dcgan()
+    with pytest.raises(TypeError, match=r"DCGANDiscriminator expects floating-point samples, got torch.uint8; "
+                                        r"convert uint8 images to \[-1, 1\]"):
+        d(torch.randint(0, 256, (2, 1, 28, 28), dtype=torch.uint8))
+    with pytest.raises(TypeError, match="MLPDiscriminator expects floating-point samples, got torch.int64"):
+        MLPDiscriminator(MLPGANConfig())(torch.randint(0, 3, (4, 2)))
+    with pytest.raises(TypeError, match="latent vectors must be floating point .* got torch.int64"):
+        g(torch.randint(0, 3, (2, 8)))
+
+
 @pytest.mark.parametrize("bad", [10, -1])
 def test_label_outside_0_to_9(bad):
     g, d = small_dcgan(n_classes=10)

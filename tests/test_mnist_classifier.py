@@ -67,6 +67,19 @@ def test_shapes_and_input_errors():
         feature_statistics(model, x[:1])
 
 
+def test_wrong_label_shape_dtype_and_empty_or_integer_images():
+    model = MNISTClassifier().eval()
+    x = torch.rand(10, 1, 28, 28)
+    with pytest.raises(ValueError, match=r"integer digits of shape \(N,\), got torch.int64 of shape \(10, 1\)"):
+        label_accuracy(model, x, torch.zeros(10, 1, dtype=torch.long))   # (N,) == (N, 1) would broadcast
+    with pytest.raises(ValueError, match=r"shape \(10, 10\); for one-hot labels use labels.argmax\(1\)"):
+        label_accuracy(model, x, torch.eye(10))
+    with pytest.raises(ValueError, match="at least one image"):
+        predict(model, x[:0])
+    with pytest.raises(TypeError, match=r"floating-point images in \[0, 1\], got torch.uint8"):
+        model(torch.ones(2, 1, 28, 28, dtype=torch.uint8))
+
+
 def test_shipped_weights_are_verified(tmp_path):
     bad = tmp_path / "mnist_classifier.pt"
     shutil.copy(WEIGHTS_PATH, bad)

@@ -69,3 +69,20 @@ def test_rope_is_a_rotation():
     torch.testing.assert_close(y.norm(dim=-1), x.norm(dim=-1))
     torch.testing.assert_close(y[..., 0, :], x[..., 0, :])           # position 0 is not rotated
     torch.testing.assert_close(rope(x[..., 5:6, :], offset=5), y[..., 5:6, :])
+
+
+@pytest.mark.parametrize("make", [lambda: SinusoidalPositionalEncoding(8, max_len=16),
+                                  lambda: LearnedPositionalEmbedding(8, max_len=16)])
+def test_inputs_that_are_not_b_t_d_model_embeddings_raise(make):
+    pe = make()
+    with pytest.raises(ValueError, match=r"embeddings of shape \(B, T, 8\), got \(8, 8\)"):
+        pe(torch.randn(8, 8))                     # unbatched: T would be read as the width
+    with pytest.raises(ValueError, match=r"\(B, T, 8\), got \(2, 5, 6\)"):
+        pe(torch.randn(2, 5, 6))
+    with pytest.raises(ValueError, match=r"got \(2, 5\) \(token ids\? embed them first\)"):
+        pe(torch.randint(0, 5, (2, 5)))
+
+
+def test_rope_needs_a_time_axis():
+    with pytest.raises(ValueError, match=r"x of shape \(\.\.\., T, 8\), got \(8,\)"):
+        RotaryEmbedding(8)(torch.randn(8))

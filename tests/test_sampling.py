@@ -127,3 +127,16 @@ def test_errors():
         apply_repetition_penalty(logits(), torch.tensor([1, 2]), 1.2)
     with pytest.raises(ValueError, match="n must be >= 1"):
         distinct_n([[1]], 0)
+
+
+def test_one_flat_sequence_instead_of_a_list_of_sequences_is_an_error():
+    with pytest.raises(TypeError, match=r"list of token sequences, e.g. \[\[1, 2, 3\]\], got an element 1"):
+        distinct_n([1, 2, 3, 1, 2], 2)
+    with pytest.raises(ValueError, match=r"\(B, T\) tensor, got a tensor of shape \(5,\)"):
+        distinct_n(torch.tensor([1, 2, 3, 1, 2]), 2)
+    assert distinct_n(torch.tensor([[1, 2, 1, 2, 1]]), 2) == 2 / 4
+
+
+def test_float_previous_ids_are_an_error():
+    with pytest.raises(TypeError, match="previous must hold integer token ids, got dtype torch.float32"):
+        apply_repetition_penalty(logits(), torch.ones(4, 2), 1.2)

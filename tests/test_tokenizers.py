@@ -2,6 +2,7 @@ import json
 import random
 
 import pytest
+import torch
 
 from aigc_lib.data import load_tiny_shakespeare
 from aigc_lib.tokenizers import GPT2_SPLIT_PATTERN, ByteBPETokenizer, CharTokenizer
@@ -148,3 +149,16 @@ def test_bpe_learns_the_same_merges_as_huggingface_tokenizers(bpe, text):
     hf_tokens = [as_bytes(hf.id_to_token(i)) for i in hf.encode(held_out).ids]
     ours = [bpe.vocab[i] for i in bpe.encode(held_out)]
     assert ours == hf_tokens
+
+
+def test_decode_rejects_float_ids_strings_and_2d_batches(bpe):
+    for tok in (CharTokenizer("abc"), bpe):
+        with pytest.raises(TypeError, match="token ids must be integers .* got float 1.5"):
+            tok.decode([0, 1.5])
+        with pytest.raises(TypeError, match="got dtype torch.float32"):
+            tok.decode(torch.tensor([0.0, 1.0]))
+        with pytest.raises(TypeError, match="got a str"):
+            tok.decode("012")
+        with pytest.raises(ValueError, match=r"flat sequence of token ids \(1-D\), got shape \(2, 2\)"):
+            tok.decode(torch.tensor([[0, 1], [1, 2]]))
+    assert CharTokenizer("abc").decode(torch.tensor([2, 0], dtype=torch.int32)) == "ca"

@@ -55,6 +55,13 @@ def test_wrong_image_size_is_a_clear_error():
 
 
 # ------------------------------------------------------------------ clear errors
+def test_integer_or_bool_images_are_a_clear_error():
+    with pytest.raises(TypeError, match=r"VAE expects floating-point images with values in \[0, 1\], got torch.uint8"):
+        tiny_vae().elbo_terms(binary_images().to(torch.uint8))
+    with pytest.raises(TypeError, match="Autoencoder expects floating-point images .* got torch.bool"):
+        Autoencoder(AutoencoderConfig(image_shape=(1, 4, 4), hidden=(8,)))(binary_images() > 0.5)
+
+
 def test_latent_width_mismatch_with_the_decoder_is_a_clear_error():
     with pytest.raises(ValueError, match=r"latent_dim=3, got z of shape \(4, 8\)"):
         tiny_vae().decode(torch.randn(4, 8))
@@ -200,6 +207,11 @@ def test_held_out_likelihood_is_reproducible_and_iwae_is_tighter():
     assert abs(a.iwae_nll - b.iwae_nll) < 0.5               # other draws, same estimate up to noise
     with pytest.raises(ValueError, match="k and chunk_size"):
         iwae_log_likelihood(vae, x, k=0)
+    with pytest.raises(ValueError, match="at least one image, got an empty tensor"):
+        held_out_likelihood(vae, x[:0], k=2)
+    cvae = tiny_vae(num_classes=10)
+    with pytest.raises(ValueError, match="got 30 images but 40 labels"):
+        held_out_likelihood(cvae, x, torch.zeros(40, dtype=torch.long), k=2)
 
 
 # ------------------------------------------------------------------ training

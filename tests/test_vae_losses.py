@@ -105,3 +105,10 @@ def test_dynamic_binarisation_is_fresh_each_call_and_checks_range():
     assert not torch.equal(binarize_dynamic(images), binarize_dynamic(images))
     with pytest.raises(ValueError, match=r"grey values in \[0, 1\]"):
         binarize_dynamic(images * 255)
+
+
+def test_dynamic_binarisation_rejects_integer_images_and_nan():
+    with pytest.raises(TypeError, match=r"floating-point grey values in \[0, 1\], got torch.uint8"):
+        binarize_dynamic(torch.ones(2, 3, dtype=torch.uint8))
+    with pytest.raises(ValueError, match=r"grey values in \[0, 1\], got \[nan, nan\]"):
+        binarize_dynamic(torch.tensor([0.5, float("nan")]))

@@ -110,8 +110,13 @@ class RandomWindows:
 
     def __init__(self, tokens: torch.Tensor, block_size: int, batch_size: int, seed: int = 0,
                  num_batches: int | None = None) -> None:
+        if not isinstance(tokens, torch.Tensor):
+            raise TypeError(f"tokens must be a 1-D integer tensor, got {type(tokens).__name__}; "
+                            f"wrap token ids with torch.tensor(ids)")
         if tokens.ndim != 1:
             raise ValueError(f"tokens must be 1-D, got shape {tuple(tokens.shape)}")
+        if tokens.is_floating_point():
+            raise TypeError(f"tokens must be integer token ids, got dtype {tokens.dtype}")
         if block_size < 1 or batch_size < 1:
             raise ValueError(f"block_size and batch_size must be >= 1, got {block_size} and {batch_size}")
         if len(tokens) < block_size + 1:

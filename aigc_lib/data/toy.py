@@ -29,10 +29,16 @@ def ring_of_gaussians(n: int, n_modes: int = 8, radius: float = 2.0, std: float 
 def gaussian_mixture_2d(n: int, centers: torch.Tensor, std: float = 0.05,
                         weights: torch.Tensor | None = None,
                         generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Samples from a mixture of isotropic 2-D Gaussians with the given ``(K, 2)`` centres."""
+    """Samples from a mixture of isotropic 2-D Gaussians with the given ``(K, 2)`` centres.
+
+    ``weights`` ``(K,)`` (non-negative, any scale) gives the mixture proportions; ``None``: equal.
+    Returns points ``(n, 2)`` and the index of the mode each came from ``(n,)``.
+    """
     if centers.ndim != 2 or centers.shape[1] != 2:
         raise ValueError(f"centers must have shape (K, 2), got {tuple(centers.shape)}")
     k = centers.shape[0]
+    if weights is not None and tuple(weights.shape) != (k,):
+        raise ValueError(f"weights must have shape ({k},), one per centre, got {tuple(weights.shape)}")
     probs = torch.full((k,), 1.0 / k) if weights is None else weights / weights.sum()
     modes = torch.multinomial(probs, n, replacement=True, generator=generator)
     return centers[modes] + torch.randn(n, 2, generator=generator) * std, modes
