@@ -4,8 +4,9 @@
    (and, for links with a ``#fragment``, to an element with that id).
 2. In headless Chromium (driven by Playwright, served from localhost), every page of
    the table of contents loads, shows the book title, its own heading and the
-   navigation; every figure on a chapter page is loaded (non-zero width); and no
-   request to the site itself fails. A screenshot of each page is saved next to the site.
+   navigation; every figure on a chapter page is loaded (non-zero width); every
+   formula is typeset by MathJax (served from the site itself) without a TeX error;
+   and no request to the site itself fails. A screenshot of each page is saved next to the site.
 
 Usage: python scripts/check_site.py _build/html
 Needs Chromium (Debian package ``chromium``); set CHROMIUM=/path/to/chromium to use another.
@@ -100,6 +101,29 @@ def serve(site: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
     return server, f"http://127.0.0.1:{server.server_address[1]}/"
 
 
+def check_math(page, doc: str, problems: list[str]) -> int:
+    """Wait for MathJax; every formula on the page must be typeset, none with a TeX error. Returns the count."""
+    n_math = page.locator(".math").count()
+    if n_math == 0:
+        return 0
+    try:
+        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise",
+                               timeout=20_000)
+        page.evaluate("() => MathJax.startup.promise.then(() => true)")
+    except Exception as error:  # noqa: BLE001 - report any failure to load MathJax as a problem
+        problems.append(f"{doc}: MathJax did not load ({type(error).__name__}); {n_math} formulas stay raw TeX")
+        return 0
+    raw = page.evaluate("() => [...document.querySelectorAll('.math')]"
+                        ".filter(e => !e.querySelector('mjx-container')).map(e => e.textContent.slice(0, 60))")
+    errors = page.evaluate("() => [...document.querySelectorAll('mjx-merror')]"
+                           ".map(e => e.getAttribute('data-mjx-error') || e.textContent)")
+    if raw:
+        problems.append(f"{doc}: {len(raw)} of {n_math} formulas not typeset, e.g. {raw[:3]}")
+    if errors:
+        problems.append(f"{doc}: {len(errors)} formulas with TeX errors: {errors[:3]}")
+    return n_math - len(raw)
+
+
 def browser_checks(root: Path, site: Path) -> list[str]:
     from playwright.sync_api import sync_playwright
 
@@ -142,10 +166,12 @@ def browser_checks(root: Path, site: Path) -> list[str]:
                     problems.append(f"{doc}: a chapter page with no figures")
                 if any(w == 0 for w in widths):
                     problems.append(f"{doc}: {widths.count(0)} of {len(widths)} figures did not load")
+                formulas = check_math(page, doc, problems)
                 if failed:
                     problems.append(f"{doc}: failed requests to the site: {failed[:5]}")
                 page.screenshot(path=str(shots / f"{name}.png"), full_page=False)
-                print(f"  {doc}: title ok, {nav_links} navigation links, {len(widths)} figures loaded")
+                print(f"  {doc}: title ok, {nav_links} navigation links, {len(widths)} figures loaded, "
+                      f"{formulas} formulas typeset")
             browser.close()
     finally:
         server.shutdown()
