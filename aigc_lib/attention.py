@@ -164,14 +164,17 @@ def fast_scaled_dot_product_attention(
     """
     _check_qkv(q, k, v)
     t_q, t_k = q.shape[-2], k.shape[-2]
+    scores_shape = torch.Size((*torch.broadcast_shapes(q.shape[:-2], k.shape[:-2]), t_q, t_k))
+    if mask is not None:
+        _check_mask(mask, scores_shape)   # before combining it with the causal mask
+        if mask.ndim < 2:                 # the fused kernel needs (..., T_q, T_k)
+            mask = mask.expand(t_q, t_k)
     if is_causal and t_q != t_k:
         causal = causal_mask(t_q, t_k, device=q.device)
         mask = causal if mask is None else mask & causal
         is_causal = False
     if mask is None:
         return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=is_causal)
-    scores_shape = torch.Size((*torch.broadcast_shapes(q.shape[:-2], k.shape[:-2]), t_q, t_k))
-    _check_mask(mask, scores_shape)
     if is_causal:
         mask = mask & causal_mask(t_q, t_k, device=q.device)
     has_key = mask.any(dim=-1, keepdim=True)
@@ -368,8 +371,13 @@ class MultiHeadAttention(nn.Module):
             q, k = self.rotary(q, offset=past), self.rotary(k, offset=past)
         if cache is not None:
             k, v = cache.append(k, v)
-        if mask is not None and mask.ndim == 3:
-            mask = mask[:, None]
+        if mask is not None:
+            if mask.ndim not in (2, 3, 4):
+                raise ValueError(f"mask must be (T_q, T_k), (B, 1 or T_q, T_k) or (B, H, T_q, T_k), "
+                                 f"got shape {tuple(mask.shape)}")
+            if mask.ndim == 3:
+                mask = mask[:, None]
+            _check_mask(mask, torch.Size((*q.shape[:-1], k.shape[-2])))   # before it meets the causal mask
         p = self.dropout if self.training else 0.0
         if need_weights or not self.fast:
             if is_causal:

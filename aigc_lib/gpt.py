@@ -149,9 +149,10 @@ class GPT(nn.Module):
         return n
 
     def _check_ids(self, idx: torch.Tensor, past: int) -> None:
-        if idx.ndim != 2 or idx.dtype not in (torch.long, torch.int32, torch.int16, torch.uint8, torch.int8):
-            raise ValueError(f"token ids must be an integer tensor (B, T), got shape {tuple(idx.shape)} "
-                             f"and dtype {idx.dtype}")
+        # nn.Embedding takes int64 or int32 indices only (int16/uint8 would fail inside it).
+        if idx.ndim != 2 or idx.dtype not in (torch.long, torch.int32):
+            raise ValueError(f"token ids must be an integer tensor (B, T) of dtype torch.long or torch.int32, "
+                             f"got shape {tuple(idx.shape)} and dtype {idx.dtype}")
         t = idx.shape[1]
         if past + t > self.config.block_size:
             raise ValueError(
@@ -194,6 +195,9 @@ class GPT(nn.Module):
 
     def loss(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy of predicting ``targets (B, T)`` from ``idx (B, T)`` (in nats per token)."""
+        if targets.shape != idx.shape:
+            raise ValueError(f"targets must have the shape of idx (B, T) = {tuple(idx.shape)}, "
+                             f"got {tuple(targets.shape)}")
         logits = self(idx)
         return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
 
@@ -286,8 +290,13 @@ class GPT(nn.Module):
 
         ``idx`` is ``(B, T)`` with ``1 <= start < T <= block_size``.
         """
+        if idx.ndim != 2:
+            raise ValueError(f"token ids must be an integer tensor (B, T), got shape {tuple(idx.shape)}; "
+                             f"for one sequence use idx[None]")
         if not 1 <= start < idx.shape[1]:
             raise ValueError(f"start must be in [1, T={idx.shape[1]}), got {start}")
+        # The model reads idx[:, :-1]; the tokens scored are idx[:, 1:], so check those too.
+        self._check_ids(idx[:, 1:], 0)
         was_training = self.training
         self.eval()
         try:

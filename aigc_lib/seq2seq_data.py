@@ -117,8 +117,16 @@ class CharVocab:
 
     def decode(self, ids: list[int] | torch.Tensor) -> str:
         """Text of ``ids``: stops at the first ``<eos>``, skips ``<pad>`` and ``<bos>``."""
+        batch_hint = "decode a batch row by row: [vocab.decode(row) for row in ids]"
+        if isinstance(ids, torch.Tensor):
+            if ids.ndim != 1 or ids.is_floating_point():
+                raise ValueError(f"decode expects one sequence of integer ids (T,), got shape {tuple(ids.shape)} "
+                                 f"and dtype {ids.dtype}; {batch_hint}")
+            ids = ids.tolist()
         out = []
-        for i in (ids.tolist() if isinstance(ids, torch.Tensor) else ids):
+        for i in ids:
+            if isinstance(i, (list, tuple)):
+                raise ValueError(f"decode expects one sequence of integer ids, got a nested list; {batch_hint}")
             if i == self.eos_id:
                 break
             if i in (self.pad_id, self.bos_id):

@@ -110,6 +110,17 @@ class TrainerConfig:
             raise ValueError(f"lr_schedule must be 'constant', 'cosine' or a function, got {self.lr_schedule!r}")
         if self.log_every < 1:
             raise ValueError(f"log_every must be >= 1, got {self.log_every}")
+        # A negative period would not fail: Python's step % -n == 0 silently means "every n steps".
+        if self.eval_every < 0:
+            raise ValueError(f"eval_every must be >= 0 (0: only at the end), got {self.eval_every}")
+        if self.checkpoint_every < 0:
+            raise ValueError(f"checkpoint_every must be >= 0 (0: only at the end), got {self.checkpoint_every}")
+        if self.eval_batches is not None and self.eval_batches < 1:
+            raise ValueError(f"eval_batches must be >= 1 or None (the whole validation set), got {self.eval_batches}")
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise ValueError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
 
 
 def move_to_device(batch: Any, device: torch.device) -> Any:
@@ -324,7 +335,14 @@ class Trainer:
             train_data.shard(self.dist.rank, self.dist.world_size)
         path = self.checkpoint_path
         if path is not None and cfg.resume and path.is_file():
-            self.load_state_dict(load_checkpoint(path, map_location=self.device), train_data)
+            state = load_checkpoint(path, map_location=self.device)
+            try:
+                self.load_state_dict(state, train_data)
+            except (KeyError, ValueError, RuntimeError) as e:   # e.g. a model of another size
+                cls = next(c for c in (KeyError, ValueError, RuntimeError) if isinstance(e, c))
+                raise cls(f"cannot resume from {path}: the checkpoint does not fit this task (was it written "
+                          f"for another model? use another checkpoint_dir, delete the file, or pass "
+                          f"resume=False):\n{e}") from e
             if self.dist.is_main:
                 print(f"Resumed from {path} at step {self.step}.", file=sys.stderr)
 
@@ -409,7 +427,16 @@ class Trainer:
             with sync:
                 with self._autocast():
                     out = step_module(batch, name)
+                if isinstance(out, dict) and "loss" not in out:
+                    raise KeyError(f"training_loss returned a dict without a 'loss' entry (keys: {sorted(out)}) "
+                                   f"for optimizer {name!r}; put the loss to minimise under 'loss'")
                 loss, extra = (out["loss"], out) if isinstance(out, dict) else (out, {"loss": out})
+                if not isinstance(loss, torch.Tensor):
+                    raise TypeError(f"training_loss must return a scalar tensor (or a dict with one under 'loss'), "
+                                    f"got {type(loss).__name__} for optimizer {name!r}; do not call .item() on it")
+                if not loss.requires_grad:
+                    raise ValueError(f"the loss for optimizer {name!r} does not require grad: it was detached, "
+                                     f"computed under torch.no_grad(), or does not depend on the parameters")
                 if loss.ndim != 0:
                     raise ValueError(f"training_loss must return a scalar, got shape {tuple(loss.shape)} "
                                      f"for optimizer {name!r}")

@@ -236,6 +236,12 @@ class Seq2SeqConfig:
     def __post_init__(self) -> None:
         if self.positional not in {"sinusoidal", "learned", "rope"}:
             raise ValueError(f"positional must be 'sinusoidal', 'learned' or 'rope', got {self.positional!r}")
+        for name in ("src_vocab", "tgt_vocab", "max_src_len", "max_tgt_len"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.pad_id < min(self.src_vocab, self.tgt_vocab):
+            raise ValueError(f"pad_id must be a token of both vocabularies: expected 0 <= pad_id < "
+                             f"min(src_vocab, tgt_vocab) = {min(self.src_vocab, self.tgt_vocab)}, got {self.pad_id}")
 
     def block(self, max_len: int) -> BlockConfig:
         return BlockConfig(self.d_model, self.n_heads, self.d_ff, self.dropout, self.norm_first, self.activation,
@@ -268,9 +274,16 @@ class Seq2SeqTransformer(nn.Module):
             self.output.weight = self.tgt_embed.weight
 
     def _embed(self, tokens: torch.Tensor, embed: nn.Embedding, pos: nn.Module | None, max_len: int,
-               start: int = 0) -> torch.Tensor:
+               start: int = 0, side: str = "src") -> torch.Tensor:
         if tokens.ndim != 2:
             raise ValueError(f"tokens must be (B, T) integers, got shape {tuple(tokens.shape)}")
+        if tokens.dtype not in (torch.long, torch.int32):   # what nn.Embedding accepts
+            raise TypeError(f"{side} token ids must have dtype torch.long or torch.int32, got {tokens.dtype}")
+        if tokens.numel() and not torch.compiler.is_compiling():
+            lo, hi = torch.stack(torch.aminmax(tokens)).tolist()   # one device sync
+            if lo < 0 or hi >= embed.num_embeddings:
+                raise IndexError(f"{side} token id {lo if lo < 0 else hi} is outside the vocabulary: expected "
+                                 f"0 <= id < {side}_vocab={embed.num_embeddings}")
         if pos is None and start + tokens.shape[1] > max_len:
             raise IndexError(f"sequence of length {tokens.shape[1]} (from position {start}) is longer than "
                              f"max_len={max_len}")
@@ -284,14 +297,15 @@ class Seq2SeqTransformer(nn.Module):
         if src.ndim != 2:
             raise ValueError(f"source tokens must be (B, T) integers, got shape {tuple(src.shape)}")
         src_mask = padding_mask(src, pad_id=self.config.pad_id)
-        x = self._embed(src, self.src_embed, self.src_pos, self.config.max_src_len)
+        x = self._embed(src, self.src_embed, self.src_pos, self.config.max_src_len, side="src")
         return self.encoder(x, mask=src_mask, need_weights=need_weights), src_mask
 
     def decode(self, tgt: torch.Tensor, memory: torch.Tensor, src_mask: torch.Tensor,
                caches: list[KVCache] | None = None, need_weights: bool = False) -> torch.Tensor:
         """Target prefix ``(B, T)`` -> logits ``(B, T, V)``; with ``caches``, ``tgt`` holds only the new tokens."""
         start = 0 if not caches else len(caches[0])
-        x = self._embed(tgt, self.tgt_embed, self.tgt_pos, self.config.max_tgt_len, start=start)
+        x = self._embed(tgt, self.tgt_embed, self.tgt_pos, self.config.max_tgt_len, start=start,
+                        side="tgt")
         return self.output(self.decoder(x, memory, src_mask, caches=caches, need_weights=need_weights))
 
     def forward(self, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:

@@ -265,3 +265,28 @@ def test_scale_matches_formula():
     q, k, v = torch.randn(1, 2, 9), torch.randn(1, 3, 9), torch.eye(3)[None]
     _, w = scaled_dot_product_attention(q, k, v)
     torch.testing.assert_close(w, torch.softmax(q @ k.transpose(1, 2) / math.sqrt(9), dim=-1))
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_bad_mask_with_is_causal_gets_a_clear_error(fast):
+    """The mask is checked before it is combined with the causal mask (no bitwise_and / broadcast errors)."""
+    mha = MultiHeadAttention(8, 2, fast=fast).eval()
+    x = torch.randn(2, 4, 8)
+    with pytest.raises(TypeError, match="mask must be a bool tensor .* got dtype torch.float32"):
+        mha(x, mask=torch.zeros(4, 4), is_causal=True)            # an additive (float) mask
+    with pytest.raises(ValueError, match=r"mask of shape \(2, 1, 3, 3\) does not broadcast .* \(2, 2, 4, 4\)"):
+        mha(x, mask=torch.ones(2, 3, 3, dtype=torch.bool), is_causal=True)
+    with pytest.raises(ValueError, match=r"mask must be \(T_q, T_k\), .* got shape \(4,\)"):
+        mha(x, mask=torch.ones(4, dtype=torch.bool))
+    q, k = torch.randn(1, 2, 3, 4), torch.randn(1, 2, 5, 4)     # T_q != T_k: a KV cache
+    with pytest.raises(TypeError, match="mask must be a bool tensor"):
+        fast_scaled_dot_product_attention(q, k, k, mask=torch.zeros(3, 5), is_causal=True)
+    with pytest.raises(ValueError, match=r"mask of shape \(2, 2\) does not broadcast"):
+        fast_scaled_dot_product_attention(q, k, k, mask=torch.ones(2, 2, dtype=torch.bool), is_causal=True)
+
+
+def test_fast_path_accepts_a_1d_key_mask_like_the_readable_path():
+    q, k = torch.randn(1, 2, 3, 4), torch.randn(1, 2, 5, 4)
+    m = torch.tensor([True, True, False, True, True])
+    torch.testing.assert_close(fast_scaled_dot_product_attention(q, k, k, mask=m),
+                               scaled_dot_product_attention(q, k, k, mask=m)[0], **TOL)

@@ -222,3 +222,22 @@ def test_from_pretrained_loads_a_local_folder(small_hf_gpt2, tmp_path):
     x = ids(1, 8, 50)
     with torch.no_grad():
         torch.testing.assert_close(model(x), small_hf_gpt2(x).logits, atol=1e-5, rtol=1e-5)
+
+
+def test_token_id_and_target_errors():
+    model = tiny()
+    for dtype in (torch.int16, torch.uint8):   # accepted before, then failed inside nn.Embedding
+        with pytest.raises(ValueError, match=rf"dtype torch.long or torch.int32, got shape \(1, 3\) and dtype {dtype}"):
+            model(torch.tensor([[1, 2, 3]], dtype=dtype))
+    assert model(torch.tensor([[1, 2, 3]], dtype=torch.int32)).shape == (1, 3, 23)
+    x = ids(2, 3)
+    with pytest.raises(ValueError, match=r"targets must have the shape of idx \(B, T\) = \(2, 3\), got \(3, 2\)"):
+        model.loss(x, ids(3, 2))                  # same number of elements: was silently misaligned
+    with pytest.raises(ValueError, match=r"token ids must be an integer tensor \(B, T\), got shape \(3,\)"):
+        model.sequence_log_prob(torch.tensor([1, 2, 3]), start=1)
+    with pytest.raises(IndexError, match="token id 30 is outside the vocabulary"):
+        model.sequence_log_prob(torch.tensor([[1, 2, 30]]), start=1)   # only the last token is out of range
+    with pytest.raises(IndexError, match="token id -1 is outside the vocabulary"):
+        model.sequence_log_prob(torch.tensor([[1, 2, -1]]), start=1)
+    full = ids(1, 17)                             # T = block_size + 1: the model reads 16 tokens
+    assert model.sequence_log_prob(full, start=1).shape == (1,)

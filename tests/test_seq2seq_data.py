@@ -59,3 +59,15 @@ def test_vocab_round_trip_and_encoding():
         encode_pairs([("3/4/2031", "2031-03-04")], vocab, 4, 12)
     with pytest.raises(ValueError, match="unique"):
         CharVocab("aa")
+
+
+def test_decode_rejects_a_batch_with_a_clear_error():
+    vocab = date_vocab()
+    ids = torch.tensor(vocab.encode("2031-03-04", bos=True, eos=True))
+    assert vocab.decode(ids) == "2031-03-04"
+    with pytest.raises(ValueError, match=r"one sequence of integer ids \(T,\), got shape \(1, 12\)"):
+        vocab.decode(ids[None])                   # e.g. the (1, T) output of a batched decoder
+    with pytest.raises(ValueError, match="dtype torch.float32"):
+        vocab.decode(ids.float())
+    with pytest.raises(ValueError, match="nested list"):
+        vocab.decode(ids[None].tolist())

@@ -313,3 +313,45 @@ def test_ddp_with_two_cpu_processes_matches_single_process(tmp_path):
     Trainer(max_steps=10, **QUIET).fit(task, data)
     for k, v in task.state_dict().items():
         torch.testing.assert_close(rank0[k], v, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(eval_every=-5), r"eval_every must be >= 0 \(0: only at the end\), got -5"),
+    (dict(checkpoint_every=-5), r"checkpoint_every must be >= 0 \(0: only at the end\), got -5"),
+    (dict(eval_batches=0), r"eval_batches must be >= 1 or None .*, got 0"),
+    (dict(warmup_steps=-1), "warmup_steps must be >= 0, got -1"),
+    (dict(min_lr_ratio=1.5), r"min_lr_ratio must be in \[0, 1\], got 1.5"),
+])
+def test_out_of_range_periods_are_rejected(bad, message):
+    """A negative period used to run silently as its absolute value (Python's step % -n)."""
+    with pytest.raises(ValueError, match=message):
+        Trainer(**bad, **QUIET)
+
+
+class ReturnsWrongThing(RegressionTask):
+    def __init__(self, kind):
+        super().__init__()
+        self.kind = kind
+
+    def training_loss(self, batch, optimizer_name="main"):
+        loss = super().training_loss(batch)
+        return {"float": loss.item(), "dict": {"mse": loss}, "detached": loss.detach()}[self.kind]
+
+
+@pytest.mark.parametrize("kind, error, message", [
+    ("float", TypeError, "must return a scalar tensor .* got float for optimizer 'main'"),
+    ("dict", KeyError, r"dict without a 'loss' entry \(keys: \['mse'\]\)"),
+    ("detached", ValueError, "loss for optimizer 'main' does not require grad"),
+])
+def test_training_loss_of_the_wrong_kind_is_rejected(kind, error, message):
+    x, y = regression_data()
+    with pytest.raises(error, match=message):
+        Trainer(max_steps=1, **QUIET).fit(ReturnsWrongThing(kind), TensorBatches(x, y, batch_size=8))
+
+
+def test_resuming_into_a_different_model_names_the_checkpoint(tmp_path):
+    x, y = regression_data()
+    Trainer(max_steps=2, checkpoint_dir=tmp_path, **QUIET).fit(RegressionTask(), TensorBatches(x, y, batch_size=8))
+    with pytest.raises(RuntimeError, match=r"(?s)cannot resume from .*last.pt: .*resume=False.*size mismatch for net.0.weight"):
+        Trainer(max_steps=4, checkpoint_dir=tmp_path, **QUIET).fit(RegressionTask(hidden=32),
+                                                                    TensorBatches(x, y, batch_size=8))

@@ -185,3 +185,22 @@ def test_trim_padding_drops_only_all_padding_columns():
     t = torch.tensor([[5, 6, 0, 0, 0], [7, 0, 8, 0, 0]])
     assert trim_padding(t, 0).tolist() == [[5, 6, 0], [7, 0, 8]]
     assert trim_padding(torch.zeros(2, 3, dtype=torch.long), 0).shape == (2, 1)
+
+
+def test_seq2seq_token_errors():
+    model = tiny_model()                          # src_vocab=11, tgt_vocab=9
+    src, tgt = torch.tensor([[3, 4, 5, 0]]), torch.tensor([[1, 2, 3]])
+    with pytest.raises(IndexError, match="src token id 15 is outside the vocabulary: expected 0 <= id < src_vocab=11"):
+        model(torch.tensor([[3, 4, 15]]), tgt)
+    with pytest.raises(IndexError, match="tgt token id 9 is outside the vocabulary: expected 0 <= id < tgt_vocab=9"):
+        model(src, torch.tensor([[1, 2, 9]]))     # a valid source id, but not a target id
+    with pytest.raises(IndexError, match="tgt token id -2 is outside"):
+        model.decode(torch.tensor([[1, -2]]), *model.encode(src))
+    with pytest.raises(TypeError, match="tgt token ids must have dtype torch.long or torch.int32, got torch.float32"):
+        model(src, tgt.float())
+    assert model(src.int(), tgt.int()).shape == (1, 3, 9)
+    with pytest.raises(ValueError, match=r"pad_id must be a token of both vocabularies: expected 0 <= pad_id < "
+                                         r"min\(src_vocab, tgt_vocab\) = 5, got 5"):
+        Seq2SeqConfig(src_vocab=7, tgt_vocab=5, pad_id=5)
+    with pytest.raises(ValueError, match="tgt_vocab must be >= 1, got 0"):
+        Seq2SeqConfig(src_vocab=7, tgt_vocab=0)
