@@ -247,6 +247,7 @@ class GPT(nn.Module):
         if idx.shape[1] > self.config.block_size:
             raise ValueError(f"prompt of length {idx.shape[1]} is longer than the context "
                              f"block_size={self.config.block_size}; crop it, e.g. idx[:, -block_size:]")
+        self._check_ids(idx, 0)          # also when max_new_tokens == 0, which runs no forward pass
         was_training = self.training
         self.eval()
         bs = self.config.block_size

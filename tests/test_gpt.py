@@ -239,5 +239,9 @@ def test_token_id_and_target_errors():
         model.sequence_log_prob(torch.tensor([[1, 2, 30]]), start=1)   # only the last token is out of range
     with pytest.raises(IndexError, match="token id -1 is outside the vocabulary"):
         model.sequence_log_prob(torch.tensor([[1, 2, -1]]), start=1)
+    with pytest.raises(IndexError, match="token id 30 is outside the vocabulary"):
+        model.generate(torch.tensor([[1, 30]]), 0)          # no forward pass runs, the prompt is still checked
+    with pytest.raises(ValueError, match="dtype torch.float32"):
+        model.generate(torch.tensor([[1.0, 2.0]]), 0)
     full = ids(1, 17)                             # T = block_size + 1: the model reads 16 tokens
     assert model.sequence_log_prob(full, start=1).shape == (1,)
