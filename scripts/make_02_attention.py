@@ -608,6 +608,21 @@ $O(T^2)$ work.
 
 The next chapter puts attention into the **Transformer**: positions, residual connections, layer norm,
 and an encoder–decoder that learns to translate.
+
+## Exercises
+
+1. Draw queries and keys with $d_k = 512$ entries from $\mathcal N(0, 1)$. Measure the variance of
+   $q \cdot k$ with and without the division by $\sqrt{d_k}$, then the largest softmax weight over 10 keys
+   in both cases. Do your numbers agree with the argument in this chapter?
+2. Which queries give *equal* weights to all keys? Find one for the keys of the first example and check
+   it with `aigc_lib.attention.scaled_dot_product_attention`.
+3. Build a *local* mask: query $i$ may attend to keys $i-2, i-1, i$ only. Plot the weights with
+   `aigc_lib.plotting.heatmap` and check which entries are exactly 0.
+4. Permute the tokens of an input sequence and pass both orders through one `MultiHeadAttention` layer
+   without positions. Show that the outputs are permuted in the same way. What does this mean for word
+   order?
+5. How many bytes does the weight tensor $(B, H, T, T)$ take in float32 for $B = 1$, $H = 8$ and
+   $T = 2048$? Compare with the memory of your computer.
 """)
 
 write_notebook("02_attention.ipynb")

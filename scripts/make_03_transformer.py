@@ -596,6 +596,19 @@ for {cite}`bahdanau2015neural`.
   exact match and BLEU.
 
 The next part of the course keeps only the decoder: a GPT that generates text.
+
+## Exercises
+
+1. Train the date model with `norm_first=False` (post-LN) and no warm-up (`lr_schedule="constant"`),
+   with the same number of steps. Compare the exact match with this chapter's run.
+2. Train with `positional="learned"` and with `positional="rope"` in `Seq2SeqConfig`. Which trains
+   fastest? Which is best on the held-out dates?
+3. Train with `Seq2SeqTask(..., label_smoothing=0.1)`. How do the validation loss and the exact match
+   change, and why can the loss get worse while the accuracy does not?
+4. Give the trained model a date in a format it never saw (for example `"2031.03.04"`) or a year outside
+   the training range. What does it output? Look at its cross-attention weights.
+5. For each date the greedy decoder gets wrong, run beam search with widths 1, 2, 4 and 8. Does a wider
+   beam fix any of them? What does this tell you about the model's mistakes?
 """)
 
 write_notebook("03_transformer.ipynb")

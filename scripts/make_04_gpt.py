@@ -313,7 +313,7 @@ class SnapshotTask(LanguageModelTask):
             self.calls += 1
         return super().training_loss(batch, optimizer_name)
 
-steps = 3500   # about 90 s of training on the course machine (2 cores), evaluations included
+steps = 3500   # 1.5 to 2 minutes of training on the course machine (2 cores), evaluations included
 torch.manual_seed(0)
 task = SnapshotTask(GPT(config), every=aigc_lib.budget(1000, smoke=10), lr=3e-3, weight_decay=0.1,
                     betas=(0.9, 0.99))
@@ -452,6 +452,19 @@ md("""
 
 The next chapter turns the logits into text: greedy decoding, temperature,
 top-k, top-p, beam search and the KV cache.
+
+## Exercises
+
+1. Compute the perplexity of the bigram model and of the trained GPT on the validation text. How many
+   times fewer "choices per character" does the GPT have?
+2. Train byte-level BPE tokenizers with 300, 500 and 2,000 tokens on the training text. Plot tokens per
+   character on the validation text against the vocabulary size. Why does it fall more slowly at the end?
+3. Train the GPT with `block_size=16` and with `block_size=64` for the same number of steps. How much
+   does the longer context lower the validation loss?
+4. Train a deep model (12 layers) with `init_std=0.02` and with `init_std=0.2`. Compare the first
+   hundred steps of the loss curves.
+5. In the GPT-2 test, change one weight of the Hugging Face model after the conversion and run the logit
+   comparison again. Which error do you get? (A test is only useful if it can fail.)
 """)
 
 write_notebook("04_gpt.ipynb")

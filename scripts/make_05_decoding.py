@@ -474,6 +474,19 @@ md("""
   logits of tokens already used; with characters as tokens it changes little.
 * A KV cache makes each generation step process one token instead of the whole
   sequence, with exactly the same output, and a speed-up that grows with the length.
+
+## Exercises
+
+1. Sample 100 continuations at temperature 0.05 and count how many equal the greedy one. What happens
+   as the temperature goes to 0?
+2. Write a **min-p** filter: keep the tokens whose probability is at least $p_\text{min}$ times the
+   largest probability. Compare it with top-p on the diversity–likelihood plot of this chapter.
+3. How much memory does the KV cache of a GPT-2-124M-shaped model need for a batch of 8 sequences of
+   1,024 tokens in float32? (Count $2 \times$ layers $\times B \times T \times$ width numbers.)
+4. Time `generate` with and without the cache for a 1-token and for a 200-token prompt (same number of new
+   tokens). Explain the difference with the memory-bound argument of the KV-cache section.
+5. Run beam search with widths 1, 2, 4 and 8 on one prompt and plot the log-probability of the best beam
+   against the width. Is the best sequence of width 8 also the most interesting text?
 """)
 
 write_notebook("05_decoding.ipynb")

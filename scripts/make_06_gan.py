@@ -838,6 +838,19 @@ md(r"""
   curve and stable training; a conditional GAN lets us choose the digit.
 * Our classifier FID is a useful *relative* score for MNIST models. It is not the Inception FID of papers,
   and it cannot detect memorisation.
+
+## Exercises
+
+1. Train the ring GAN with `GANTask(..., generator_loss="minimax")`. Plot the generator's gradient norm
+   during the first 200 steps and compare with the non-saturating loss.
+2. Put 16 modes on the ring (`ring_of_gaussians(n, n_modes=16)`) and keep the budget. How many modes are
+   covered? What do you need to change to cover them all?
+3. Compute the classifier FID between the test digits and blurred copies of them, for several blur
+   strengths. Plot FID against the blur. Is the relation smooth?
+4. Train WGAN-GP with `gp_weight=0` (no penalty). Follow the Wasserstein estimate and the critic's
+   outputs. What goes wrong, and why does the penalty fix it?
+5. With the conditional GAN, fix the latent vector $z$ and change the label from 0 to 9. What stays the
+   same across the ten digits?
 """)
 
 code(r"""

@@ -761,6 +761,18 @@ md(r"""
 - A conditional VAE separates *what* (the label) from *how* (the code).
 - The IWAE bound $\mathcal{L}_k$ turns a trained VAE into a likelihood estimate that tightens as $k$ grows. Numbers
   are comparable only on the same data and the same binarisation.
+
+## Exercises
+
+1. Check the closed-form KL divergence of a 2-D Gaussian with $\mu = (1, -2)$ and $\sigma = (0.5, 2)$
+   against the prior by Monte Carlo, with a standard error.
+2. Train the 2-D VAE with $\beta = 0.5$ and $\beta = 4$ and draw both latent scatter plots. How do
+   the clusters of the digits change?
+3. Train with `kl_warmup_steps=0` and with a long warm-up. Count the active dimensions in both runs.
+4. On 100 test digits, plot $-\mathcal{L}_k$ against $k$ for $k = 1, 4, \dots, 1024$ with error bars from
+   several repeats. Why does the spread shrink as $k$ grows?
+5. Interpolate between the codes of two digits along a straight line and along a great circle
+   (*spherical* interpolation). Which path stays where the prior puts its mass?
 """)
 
 code(r"""
