@@ -32,7 +32,7 @@ from .attention import KVCache
 from .positional import LearnedPositionalEmbedding
 from .sampling import SamplingConfig, sample_next_token
 from .task import Task
-from .transformer import BlockConfig, TransformerBlock
+from .transformer import BlockConfig, TransformerBlock, check_token_ids
 
 __all__ = ["GPTConfig", "GPT", "LanguageModelTask"]
 
@@ -159,12 +159,7 @@ class GPT(nn.Module):
                 f"sequence of length {past + t} is longer than the context block_size={self.config.block_size}"
                 + (f" ({past} cached + {t} new tokens)" if past else "")
                 + "; crop it to the last block_size tokens")
-        if idx.numel() and not torch.compiler.is_compiling():
-            lo, hi = int(idx.min()), int(idx.max())
-            if lo < 0 or hi >= self.config.vocab_size:
-                bad = lo if lo < 0 else hi
-                raise IndexError(f"token id {bad} is outside the vocabulary: expected "
-                                 f"0 <= id < vocab_size={self.config.vocab_size}")
+        check_token_ids(idx, self.config.vocab_size)
 
     def forward(self, idx: torch.Tensor, caches: list[KVCache] | None = None,
                 last_only: bool = False) -> torch.Tensor:

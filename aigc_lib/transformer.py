@@ -248,6 +248,22 @@ class Seq2SeqConfig:
                            rope=self.positional == "rope", max_len=max_len)
 
 
+def check_token_ids(tokens: torch.Tensor, vocab_size: int, vocab_name: str = "vocab_size",
+                    what: str = "token") -> None:
+    """Raise ``IndexError`` if an id of ``tokens`` is outside ``0 .. vocab_size - 1``.
+
+    One device sync (skipped under ``torch.compile``); the message names the
+    offending id and the vocabulary, e.g. ``token id 70 is outside the vocabulary:
+    expected 0 <= id < vocab_size=65``.
+    """
+    if tokens.numel() == 0 or torch.compiler.is_compiling():
+        return
+    lo, hi = torch.stack(torch.aminmax(tokens)).tolist()
+    if lo < 0 or hi >= vocab_size:
+        raise IndexError(f"{what} id {lo if lo < 0 else hi} is outside the vocabulary: expected "
+                         f"0 <= id < {vocab_name}={vocab_size}")
+
+
 class Seq2SeqTransformer(nn.Module):
     """Encoder–decoder Transformer: source tokens ``(B, S)`` and target prefix ``(B, T)`` -> logits ``(B, T, V)``."""
 
@@ -279,11 +295,7 @@ class Seq2SeqTransformer(nn.Module):
             raise ValueError(f"tokens must be (B, T) integers, got shape {tuple(tokens.shape)}")
         if tokens.dtype not in (torch.long, torch.int32):   # what nn.Embedding accepts
             raise TypeError(f"{side} token ids must have dtype torch.long or torch.int32, got {tokens.dtype}")
-        if tokens.numel() and not torch.compiler.is_compiling():
-            lo, hi = torch.stack(torch.aminmax(tokens)).tolist()   # one device sync
-            if lo < 0 or hi >= embed.num_embeddings:
-                raise IndexError(f"{side} token id {lo if lo < 0 else hi} is outside the vocabulary: expected "
-                                 f"0 <= id < {side}_vocab={embed.num_embeddings}")
+        check_token_ids(tokens, embed.num_embeddings, f"{side}_vocab", what=f"{side} token")
         if pos is None and start + tokens.shape[1] > max_len:
             raise IndexError(f"sequence of length {tokens.shape[1]} (from position {start}) is longer than "
                              f"max_len={max_len}")
