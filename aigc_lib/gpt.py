@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attention import KVCache
+from .linear import Linear
 from .positional import LearnedPositionalEmbedding
 from .sampling import SamplingConfig, sample_next_token
 from .task import Task
@@ -117,7 +118,7 @@ class GPT(nn.Module):
             for block in self.blocks:
                 block.ff.activation = nn.GELU(approximate="tanh")
         self.final_norm = nn.LayerNorm(c.n_embd, eps=c.layer_norm_eps)
-        self.lm_head = nn.Linear(c.n_embd, c.vocab_size, bias=False)
+        self.lm_head = Linear(c.n_embd, c.vocab_size, bias=False)
         if c.tie_weights:
             self.lm_head.weight = self.token_embedding.weight
         self.reset_parameters()

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attention import KVCache, MultiHeadAttention, padding_mask
+from .linear import Linear
 from .positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
 from .task import Task
 
@@ -79,10 +80,10 @@ class FeedForward(nn.Module):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
-        self.linear1 = nn.Linear(d_model, d_ff, bias=bias)
+        self.linear1 = Linear(d_model, d_ff, bias=bias)
         self.activation = ACTIVATIONS[activation]()
         self.dropout = nn.Dropout(dropout)
-        self.linear2 = nn.Linear(d_ff, d_model, bias=bias)
+        self.linear2 = Linear(d_ff, d_model, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear2(self.dropout(self.activation(self.linear1(x))))
@@ -285,7 +286,7 @@ class Seq2SeqTransformer(nn.Module):
         self.encoder = TransformerEncoder(c.block(c.max_src_len), c.n_encoder_layers)
         self.decoder = TransformerDecoder(c.block(c.max_tgt_len), c.n_decoder_layers)
         self.dropout = nn.Dropout(c.dropout)
-        self.output = nn.Linear(c.d_model, c.tgt_vocab, bias=False)
+        self.output = Linear(c.d_model, c.tgt_vocab, bias=False)
         if c.tie_output:
             self.output.weight = self.tgt_embed.weight
 

@@ -200,7 +200,8 @@ def test_fast_path_equals_readable_path_with_gradients(rope):
 @pytest.mark.parametrize("capacity", [None, 7, 10])
 @pytest.mark.parametrize("rope", [False, True])
 @pytest.mark.parametrize("fast", [False, True])
-def test_kv_cache_gives_the_same_outputs_token_by_token(rope, fast, capacity):
+@pytest.mark.parametrize("threads", [1, 2], indirect=True)
+def test_kv_cache_gives_the_same_outputs_token_by_token(rope, fast, capacity, threads):
     torch.manual_seed(0)
     mha = MultiHeadAttention(16, 2, rope=rope, max_len=16, fast=fast).eval()
     x = torch.randn(2, 7, 16)

@@ -74,8 +74,9 @@ def test_gradients_reach_every_parameter():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
 
 
+@pytest.mark.parametrize("threads", [1, 3], indirect=True)   # 3: one-token steps split across threads
 @pytest.mark.parametrize("capacity", [None, 12, 16])
-def test_cached_forward_equals_full_forward(capacity):
+def test_cached_forward_equals_full_forward(capacity, threads):
     model = tiny()
     x = ids(t=12)
     full = model(x)
@@ -87,7 +88,8 @@ def test_cached_forward_equals_full_forward(capacity):
 
 @pytest.mark.parametrize("sampling", [SamplingConfig(temperature=0), SamplingConfig(temperature=1.0),
                                       SamplingConfig(temperature=0.8, top_k=5, top_p=0.9, repetition_penalty=1.3)])
-def test_kv_cache_generation_gives_exactly_the_same_tokens(sampling):
+@pytest.mark.parametrize("threads", [1, 3], indirect=True)
+def test_kv_cache_generation_gives_exactly_the_same_tokens(sampling, threads):
     model = tiny()
     prompt = ids(b=2, t=3)
     # 40 new tokens: also crosses block_size=16, where the window slides.
@@ -178,7 +180,8 @@ def test_gpt2_conversion_gives_the_same_logits(small_hf_gpt2):
         torch.testing.assert_close(model(x), small_hf_gpt2(x).logits, atol=1e-5, rtol=1e-5)
 
 
-def test_gpt2_generation_matches_huggingface_generate(small_hf_gpt2):
+@pytest.mark.parametrize("threads", [1, 2], indirect=True)
+def test_gpt2_generation_matches_huggingface_generate(small_hf_gpt2, threads):
     model = gpt_from_hf(small_hf_gpt2)
     prompt = ids(2, 4, 50)
     ours = model.generate(prompt, 12, temperature=0)

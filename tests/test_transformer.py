@@ -133,7 +133,8 @@ def test_seq2seq_decoder_is_causal_and_encoder_is_not(positional):
 
 
 @pytest.mark.parametrize("positional", ["sinusoidal", "rope"])
-def test_seq2seq_cached_decoding_equals_full_decoding(positional):
+@pytest.mark.parametrize("threads", [1, 2], indirect=True)
+def test_seq2seq_cached_decoding_equals_full_decoding(positional, threads):
     model = tiny_model(positional=positional)
     src = torch.tensor([[3, 4, 5, 0], [6, 7, 8, 9]])
     tgt = torch.tensor([[1, 2, 3, 4, 5], [1, 5, 4, 3, 2]])

@@ -1,0 +1,89 @@
+"""``nn.Linear`` whose products of a few rows use every CPU thread.
+
+Generating text with a KV cache feeds **one token** (one row per sequence)
+through every layer at each step. A linear layer then multiplies a ``(1, in)``
+row by an ``(out, in)`` weight matrix: two floating-point operations per weight,
+read once. The step is limited by how fast the weights stream from memory, not
+by arithmetic. On the course's CPU, PyTorch's float32 matrix product (Intel MKL)
+runs such a one-row product on **one core** (about 16 GB/s), however many
+threads are allowed, while two cores together read memory two to four times as
+fast. Products of 2 to 16 rows were slower still.
+
+:class:`Linear` is ``nn.Linear`` (same parameters, same ``state_dict``, same
+initialisation, ``isinstance(layer, nn.Linear)`` holds) with one change: when
+the input has at most :data:`MAX_SPLIT_ROWS` rows, lives on the CPU and more
+than one thread is allowed, the weight's output rows are cut into one block
+per thread, and :func:`torch.baddbmm` multiplies the input by all blocks at
+once, one block per thread. Every output is the same dot product as before;
+only the order of the additions inside it may differ, so the result equals
+``F.linear``'s up to float rounding (tested). Inference engines such as
+llama.cpp split the rows of a matrix-vector product across threads in the
+same way.
+
+Measured on the course machine (2 cores, GPT-2-124M shape, greedy, 200 new
+tokens after a 1-token prompt; ``benchmarks/README.md``): 29 tok/s with
+``nn.Linear``, 46 tok/s with this layer; training (hundreds of rows) is
+unchanged. On GPUs and for larger inputs it simply calls ``nn.Linear``.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+#: Inputs with at most this many rows (``x.numel() / in_features``) are split
+#: across threads. Measured on the course CPU with the GPT-2-124M layers:
+#: 1.5-2x faster for 1-8 rows, 1.3x for 16, about equal from 32 on.
+MAX_SPLIT_ROWS = 16
+
+
+def row_split_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                     parts: int) -> torch.Tensor:
+    """``F.linear(x, weight, bias)`` computed as ``parts`` blocks of output rows in one batched product.
+
+    Args:
+        x: ``(..., in)`` input.
+        weight: ``(out, in)``, contiguous.
+        bias: ``(out,)`` or ``None``.
+        parts: number of blocks (one per thread); ``1 <= parts <= out``.
+
+    Returns:
+        ``(..., out)``, equal to ``F.linear(x, weight, bias)`` up to float rounding.
+    """
+    out_f, in_f = weight.shape
+    if not 1 <= parts <= out_f:
+        raise ValueError(f"parts must be between 1 and out_features={out_f}, got {parts}")
+    if x.shape[-1] != in_f:
+        raise ValueError(f"x must have in_features={in_f} in its last dimension, got shape {tuple(x.shape)}")
+    rows = x.reshape(-1, in_f)                                    # (M, in)
+    m = rows.shape[0]
+    main = out_f - out_f % parts                                  # rows of W that split evenly
+    w = weight[:main].view(parts, main // parts, in_f)            # (P, out/P, in): a view, no copy
+    xs = rows.unsqueeze(0).expand(parts, m, in_f)                 # (P, M, in): a view
+    if bias is None:
+        y = torch.bmm(xs, w.transpose(1, 2))                      # (P, M, out/P)
+    else:
+        b = bias[:main].view(parts, 1, main // parts)
+        y = torch.baddbmm(b, xs, w.transpose(1, 2))
+    y = y.transpose(0, 1).reshape(m, main)                        # (M, main): block p holds rows p*out/P...
+    if main < out_f:                                              # the few rows left over
+        rest = F.linear(rows, weight[main:], None if bias is None else bias[main:])
+        y = torch.cat([y, rest], dim=-1)
+    return y.view(*x.shape[:-1], out_f)
+
+
+class Linear(nn.Linear):
+    """``nn.Linear`` that splits products of a few rows across CPU threads (see the module docstring).
+
+    Shapes as ``nn.Linear``: ``(..., in_features) -> (..., out_features)``.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Under torch.compile the compiler picks its own kernels (and get_num_threads would break the graph).
+        if torch.compiler.is_compiling() or x.device.type != "cpu":
+            return super().forward(x)
+        parts = min(torch.get_num_threads(), self.out_features)
+        if (parts > 1 and x.shape[-1] == self.in_features and 0 < x.numel() <= MAX_SPLIT_ROWS * self.in_features
+                and self.weight.is_contiguous()):
+            return row_split_linear(x, self.weight, self.bias, parts)
+        return super().forward(x)
