@@ -25,7 +25,9 @@ Sections:
   runs on the same weights. All four must give the same tokens.
 * ``sweep``: the cache's speed-up for several prompt lengths (``--sweep-prompts``),
   then why it is what it is: one cached step against the machine's memory
-  bandwidth, and both paths again with every linear layer run by oneDNN.
+  bandwidth; both paths again with plain ``F.linear`` layers (without
+  :mod:`aigc_lib.linear`'s split of few-row products across threads); and both
+  paths with every linear layer run by oneDNN.
 * ``gpu`` (only on CUDA): GPT-2-124M training throughput in bf16 with
   ``torch.compile`` and flash attention, and MFU against ``--peak-tflops``.
 """
@@ -48,6 +50,7 @@ from torch import nn
 from aigc_lib import Trainer
 from aigc_lib.data import RandomWindows, load_tiny_shakespeare
 from aigc_lib.gpt import GPT, GPTConfig, LanguageModelTask
+from aigc_lib.linear import row_split_linear
 from aigc_lib.tokenizers import CharTokenizer
 
 NANOGPT_MS_PER_ITER = 44.8      # measured on the course machine (issue 4)
@@ -401,6 +404,20 @@ def time_generate(model: GPT, prompt: torch.Tensor, n_new: int, use_cache: bool)
 
 
 @contextlib.contextmanager
+def patched_linears(model: nn.Module, make_forward):
+    """Replace the forward of every ``nn.Linear`` in ``model`` by ``make_forward(layer)`` until the block ends."""
+    patched = []
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            m.forward = make_forward(m)
+            patched.append(m)
+    try:
+        yield
+    finally:
+        for m in patched:
+            del m.forward
+
+
 def onednn_linears(model: nn.Module):
     """Run every ``nn.Linear`` of ``model`` through oneDNN's packed fp32 linear.
 
@@ -408,18 +425,16 @@ def onednn_linears(model: nn.Module):
     ``torch.compile`` uses for CPU inference with freezing); benchmark only,
     to show how the kernel choice moves both paths. Inference only.
     """
-    patched = []
-    for m in model.modules():
-        if isinstance(m, nn.Linear):
-            packed = torch.ops.mkldnn._reorder_linear_weight(m.weight.detach(), 1)
-            m.forward = (lambda x, w=packed, b=m.bias:
-                         torch.ops.mkldnn._linear_pointwise(x, w, b, "none", [], ""))
-            patched.append(m)
-    try:
-        yield
-    finally:
-        for m in patched:
-            del m.forward
+    def make_forward(m: nn.Linear):
+        packed = torch.ops.mkldnn._reorder_linear_weight(m.weight.detach(), 1)
+        return lambda x: torch.ops.mkldnn._linear_pointwise(x, packed, m.bias, "none", [], "")
+    return patched_linears(model, make_forward)
+
+
+def unsplit_linears(model: nn.Module):
+    """Run every linear layer of ``model`` as one plain ``F.linear`` call (``nn.Linear``'s own forward),
+    without :class:`aigc_lib.linear.Linear`'s few-row split across threads."""
+    return patched_linears(model, lambda m: (lambda x: F.linear(x, m.weight, m.bias)))
 
 
 def bench_sweep(args) -> dict[str, float]:
@@ -449,22 +464,35 @@ def bench_sweep(args) -> dict[str, float]:
         step = median_ms(lambda: model(torch.zeros(1, 1, dtype=torch.long), caches), n=20, reset=caches)
         flat = torch.cat([p.detach().flatten() for p in model.parameters()])
         read = median_ms(lambda: flat.sum(), n=10)
+        with unsplit_linears(model):
+            step_unsplit = median_ms(lambda: model(torch.zeros(1, 1, dtype=torch.long), caches), n=20, reset=caches)
         head = model.lm_head.weight.detach()
         x = torch.randn(1, head.shape[1])
         gemv = {}
         for threads in (1, args.threads):
             torch.set_num_threads(threads)
             gemv[threads] = median_ms(lambda: F.linear(x, head), n=10)
+        split = median_ms(lambda: row_split_linear(x, head, None, args.threads), n=10)
         torch.set_num_threads(args.threads)
         head_mb = 4 * head.numel() / 1e6
         print(f"\nOne cached step (100 tokens in the cache): {step:.1f} ms for {mb:.0f} MB of float32 weights "
-              f"= {mb / step:.1f} GB/s. Summing the same {mb:.0f} MB with {args.threads} threads: {read:.1f} ms "
-              f"= {mb / read:.1f} GB/s. F.linear of one row through the {head_mb:.0f} MB output layer: "
+              f"= {mb / step:.1f} GB/s ({step_unsplit:.1f} ms = {mb / step_unsplit:.1f} GB/s with plain F.linear "
+              f"layers). Summing the same {mb:.0f} MB with {args.threads} threads: {read:.1f} ms "
+              f"= {mb / read:.1f} GB/s. One row through the {head_mb:.0f} MB output layer: F.linear "
               f"{head_mb / gemv[1]:.1f} GB/s with 1 thread, {head_mb / gemv[args.threads]:.1f} GB/s with "
-              f"{args.threads}.")
+              f"{args.threads}; split into {args.threads} blocks of rows (aigc_lib.linear) "
+              f"{head_mb / split:.1f} GB/s.")
+
+        prompt = torch.randint(0, 50257, (1, prompts[0]), generator=torch.Generator().manual_seed(prompts[0]))
+        with unsplit_linears(model):
+            fast, a = time_generate(model, prompt, n_new, True)
+            slow, b = time_generate(model, prompt, n_new, False)
+        results["unsplit"] = fast / slow
+        print(f"\nEvery linear layer as one plain F.linear call (no few-row split), prompt {prompts[0]}: "
+              f"KV cache {fast:.1f} tok/s, no cache {slow:.1f} tok/s, speed-up {fast / slow:.1f}x, "
+              f"same tokens: {torch.equal(a, b)}")
 
         if hasattr(torch.ops.mkldnn, "_linear_pointwise") and torch.backends.mkldnn.is_available():
-            prompt = torch.randint(0, 50257, (1, prompts[0]), generator=torch.Generator().manual_seed(prompts[0]))
             with onednn_linears(model):
                 fast, a = time_generate(model, prompt, n_new, True)
                 slow, b = time_generate(model, prompt, n_new, False)

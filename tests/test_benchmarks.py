@@ -16,7 +16,8 @@ def test_benchmark_runs_every_cpu_section_with_tiny_settings(capsys):
         torch.set_num_threads(threads)
     out = capsys.readouterr().out
     for heading in ("## Training speed", "## Quality per wall-clock", "## Generation",
-                    "## KV-cache speed-up against prompt length", "One cached step"):
+                    "## KV-cache speed-up against prompt length", "One cached step",
+                    "Every linear layer as one plain F.linear call"):
         assert heading in out, heading
     assert "All runs produced the same tokens: True" in out
     sweep = [line for line in out.splitlines() if line.startswith("| 1 |") or line.startswith("| 3 |")]
@@ -36,3 +37,21 @@ def test_onednn_linears_give_the_same_logits_and_are_undone():
             fast = model(x)
         assert not any("forward" in vars(m) for m in model.modules())
     torch.testing.assert_close(fast, ref, atol=1e-4, rtol=1e-4)
+
+
+def test_unsplit_linears_give_the_same_logits_and_are_undone():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=50, block_size=16, n_layer=2, n_head=2, n_embd=32)).eval()
+    x = torch.randint(0, 50, (1, 1))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)                     # so that the model's own layers split the one row
+    try:
+        with torch.no_grad():
+            ref = model(x)
+            with gpt_cpu.unsplit_linears(model):
+                assert all("forward" in vars(m) for m in model.modules() if isinstance(m, nn.Linear))
+                plain = model(x)
+            assert not any("forward" in vars(m) for m in model.modules())
+    finally:
+        torch.set_num_threads(threads)
+    torch.testing.assert_close(plain, ref, atol=1e-5, rtol=1e-5)
