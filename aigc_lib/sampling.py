@@ -32,6 +32,16 @@ def _check_logits(logits: torch.Tensor) -> None:
         raise ValueError(f"logits must have shape (B, V), got shape {tuple(logits.shape)}")
 
 
+def _check_finite(logits: torch.Tensor) -> None:
+    # argmax would pick a NaN as the largest value, and softmax would turn NaN or +inf into NaN:
+    # a silent wrong token. -inf is allowed (a token that can never be chosen), but not in every place of a row.
+    bad = torch.isnan(logits) | torch.isposinf(logits) | torch.isneginf(logits).all(dim=-1, keepdim=True)
+    if bool(bad.any()):
+        rows = bad.any(dim=-1).nonzero().flatten().tolist()
+        raise ValueError(f"logits of rows {rows[:10]} contain NaN or +inf, or are -inf everywhere: the model's "
+                         f"output is not a usable distribution (check its weights and inputs)")
+
+
 def _check_temperature(temperature: float) -> None:
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0 (0 means greedy decoding), got {temperature}")
@@ -176,6 +186,7 @@ def sample_next_token(
     """
     config = config or SamplingConfig()
     _check_logits(logits)
+    _check_finite(logits)
     logits = logits.float()
     if previous is not None and config.repetition_penalty != 1.0:
         logits = apply_repetition_penalty(logits, previous, config.repetition_penalty)

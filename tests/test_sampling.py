@@ -140,3 +140,22 @@ def test_one_flat_sequence_instead_of_a_list_of_sequences_is_an_error():
 def test_float_previous_ids_are_an_error():
     with pytest.raises(TypeError, match="previous must hold integer token ids, got dtype torch.float32"):
         apply_repetition_penalty(logits(), torch.ones(4, 2), 1.2)
+
+
+@pytest.mark.parametrize("config", [SamplingConfig(temperature=0), SamplingConfig(temperature=1.0, top_p=0.9)])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), "all -inf"])
+def test_non_finite_logits_are_an_error_not_a_token(config, bad):
+    x = logits()
+    if bad == "all -inf":
+        x[2] = float("-inf")
+    else:
+        x[2, 7] = bad
+    with pytest.raises(ValueError, match=r"logits of rows \[2\] contain NaN or \+inf, or are -inf everywhere"):
+        sample_next_token(x, config)
+
+
+def test_minus_inf_logits_are_tokens_that_are_never_chosen():
+    x = logits()
+    x[:, :49] = float("-inf")                       # only token 49 is possible in every row
+    for config in (SamplingConfig(temperature=0), SamplingConfig(temperature=1.0, top_k=5)):
+        assert torch.equal(sample_next_token(x, config), torch.full((4,), 49))
