@@ -142,6 +142,11 @@ class _GeneratorBase(_GANNetworkBase):
     def latent_dim(self) -> int:
         return self.config.latent_dim
 
+    @property
+    def output_range(self) -> tuple[float, float] | None:
+        """``(-1, 1)`` for a ``tanh`` output (every DCGAN generator), ``None`` for a linear one."""
+        return (-1.0, 1.0) if getattr(self.config, "output", "tanh") == "tanh" else None
+
 
 class MLPGenerator(_GeneratorBase):
     """``z (B, latent_dim)`` [+ labels ``(B,)``] -> samples ``(B, *data_shape)``."""

@@ -18,6 +18,7 @@ Notation: ``D(x) = sigmoid(l(x))`` is the discriminator's probability that
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable
 
 import torch
@@ -126,6 +127,20 @@ def _check_pair(generator: nn.Module, discriminator: nn.Module) -> None:
                          f"{discriminator.n_classes}: both must be conditional on the same labels, or neither")
 
 
+def _check_data_range(real: torch.Tensor, output_range: tuple[float, float] | None) -> None:
+    """Real samples must lie where the generator's output can reach (tanh: [-1, 1])."""
+    if output_range is None or real.numel() == 0 or not real.is_floating_point():
+        return
+    lo, hi = real.min().item(), real.max().item()
+    if lo < output_range[0] - 1e-3 or hi > output_range[1] + 1e-3:
+        raise ValueError(f"real samples range from {lo:.3g} to {hi:.3g}, but the generator's tanh output lies in "
+                         f"[{output_range[0]:g}, {output_range[1]:g}]: scale the data to [-1, 1] "
+                         f"(images in [0, 1]: x * 2 - 1)")
+    if lo >= 0.0:
+        warnings.warn(f"real samples lie in [{lo:.3g}, {hi:.3g}] but the generator's tanh output covers [-1, 1]; "
+                      f"images are usually scaled to [-1, 1] (images in [0, 1]: x * 2 - 1)", stacklevel=3)
+
+
 class _PairTask(Task):
     """Holds a generator and a discriminator/critic, draws latents and labels."""
 
@@ -133,6 +148,7 @@ class _PairTask(Task):
         super().__init__()
         _check_pair(generator, discriminator)
         self.generator, self.discriminator = generator, discriminator
+        self._range_checked = False
 
     @property
     def conditional(self) -> bool:
@@ -146,6 +162,9 @@ class _PairTask(Task):
         real, labels = split_batch(batch)
         if self.conditional and labels is None:
             raise ValueError("a conditional GAN needs batches (x, y) with labels")
+        if not self._range_checked:          # once: it costs a device sync
+            _check_data_range(real, getattr(self.generator, "output_range", None))
+            self._range_checked = True
         return real, (labels if self.conditional else None)
 
     def sample(self, n: int, labels: torch.Tensor | None = None, seed: int | None = None) -> torch.Tensor:

@@ -349,3 +349,28 @@ def test_validation_metrics_through_trainer_evaluate():
     assert set(gan_metrics) == {"D_loss", "D_real", "D_fake"} and 0 < gan_metrics["D_real"] < 1
     wgan_metrics = Trainer(**QUIET).evaluate(WGANGPTask(*tiny_mlp_pair()), data)  # the penalty needs gradients
     assert set(wgan_metrics) == {"wasserstein", "penalty"} and wgan_metrics["penalty"] >= 0
+
+
+@pytest.mark.parametrize("task_class", [GANTask, WGANGPTask])
+def test_real_images_outside_the_tanh_range_are_an_error(task_class):
+    g, d = small_dcgan(d_norm="layer")
+    assert g.output_range == (-1.0, 1.0)
+    task = task_class(g, d)
+    pixels_0_255 = torch.rand(10, 1, 28, 28) * 255
+    with pytest.raises(ValueError, match=r"real samples range from .* to 25.*tanh output lies in \[-1, 1\]"):
+        task.training_loss(pixels_0_255, "D")
+
+
+def test_real_images_in_0_1_for_a_tanh_generator_warn_once_and_scaled_images_pass(recwarn):
+    task = GANTask(*small_dcgan())
+    with pytest.warns(UserWarning, match=r"images in \[0, 1\]: x \* 2 - 1"):
+        task.training_loss(torch.rand(8, 1, 28, 28), "D")
+    task.training_loss(torch.rand(8, 1, 28, 28), "D")          # checked on the first batch only
+    GANTask(*small_dcgan()).training_loss(torch.rand(8, 1, 28, 28) * 2 - 1, "D")
+    assert not [w for w in recwarn if "tanh" in str(w.message)]
+
+
+def test_points_for_a_linear_generator_may_take_any_value():
+    g, d = tiny_mlp_pair()
+    assert g.output_range is None
+    GANTask(g, d).training_loss(torch.randn(16, 2) * 100, "D")
