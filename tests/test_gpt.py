@@ -248,3 +248,17 @@ def test_token_id_and_target_errors():
         model.generate(torch.tensor([[1.0, 2.0]]), 0)
     full = ids(1, 17)                             # T = block_size + 1: the model reads 16 tokens
     assert model.sequence_log_prob(full, start=1).shape == (1,)
+
+
+def test_flops_per_token_counts_six_per_matrix_weight_plus_attention():
+    # PaLM (Chowdhery et al., 2022, appendix B) as nanoGPT's estimate_mfu: 6 N + 12 L T C.
+    config = GPTConfig(**{**TINY, "bias": False})
+    model = GPT(config)
+    matrices = sum(p.numel() for name, p in model.named_parameters()
+                   if p.ndim == 2 and not name.startswith("position_embedding"))   # tied output layer counted once
+    attention = 12 * config.n_layer * config.block_size * config.n_embd
+    assert config.num_flops_per_token() == 6 * matrices + attention
+    assert config.num_flops_per_token(with_attention=False) == 6 * matrices
+    gpt2 = GPTConfig(vocab_size=50257, block_size=1024, n_layer=12, n_head=12, n_embd=768)
+    # 12 x 12 x 768^2 + 50257 x 768 = 123.5M matrix weights; attention 12 x 12 x 1024 x 768 = 113.2 MFLOP.
+    assert abs(gpt2.num_flops_per_token() / 1e6 - (6 * 123.53 + 113.25)) < 0.1
