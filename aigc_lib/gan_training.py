@@ -132,10 +132,11 @@ def _check_data_range(real: torch.Tensor, output_range: tuple[float, float] | No
     if output_range is None or real.numel() == 0 or not real.is_floating_point():
         return
     lo, hi = real.min().item(), real.max().item()
-    if lo < output_range[0] - 1e-3 or hi > output_range[1] + 1e-3:
-        raise ValueError(f"real samples range from {lo:.3g} to {hi:.3g}, but the generator's tanh output lies in "
-                         f"[{output_range[0]:g}, {output_range[1]:g}]: scale the data to [-1, 1] "
-                         f"(images in [0, 1]: x * 2 - 1)")
+    tolerance = 1e-3
+    if lo < output_range[0] - tolerance or hi > output_range[1] + tolerance:
+        raise ValueError(f"real samples range from {lo:.6g} to {hi:.6g}, outside [{output_range[0]:g}, "
+                         f"{output_range[1]:g}] (tolerance {tolerance:g}) where the generator's tanh output lies: "
+                         f"scale the data to [-1, 1] (images in [0, 1]: x * 2 - 1)")
     if lo >= 0.0:
         warnings.warn(f"real samples lie in [{lo:.3g}, {hi:.3g}] but the generator's tanh output covers [-1, 1]; "
                       f"images are usually scaled to [-1, 1] (images in [0, 1]: x * 2 - 1)", stacklevel=3)

@@ -5,25 +5,31 @@ through every layer at each step. A linear layer then multiplies a ``(1, in)``
 row by an ``(out, in)`` weight matrix: two floating-point operations per weight,
 read once. The step is limited by how fast the weights stream from memory, not
 by arithmetic. On the course's CPU, PyTorch's float32 matrix product (Intel MKL)
-runs such a one-row product on **one core** (about 16 GB/s), however many
-threads are allowed, while two cores together read memory two to four times as
-fast. Products of 2 to 16 rows were slower still.
+runs such a one-row product on **one core**, however many threads are allowed:
+it reads the weights at about 16 GB/s, while two cores together read memory at
+33-72 GB/s. Products of 2 to 16 rows read the weights even more slowly
+(9-11 GB/s).
 
 :class:`Linear` is ``nn.Linear`` (same parameters, same ``state_dict``, same
-initialisation, ``isinstance(layer, nn.Linear)`` holds) with one change: when
-the input has at most :data:`MAX_SPLIT_ROWS` rows, lives on the CPU and more
-than one thread is allowed, the weight's output rows are cut into one block
-per thread, and :func:`torch.baddbmm` multiplies the input by all blocks at
-once, one block per thread. Every output is the same dot product as before;
-only the order of the additions inside it may differ, so the result equals
+initialisation, ``isinstance(layer, nn.Linear)`` holds) with one change. When
+the input has at most :data:`MAX_SPLIT_ROWS` rows, has the weight's dtype and
+lives on the CPU, the weight holds at least :data:`MIN_SPLIT_BYTES`, and more
+than one thread is allowed, then the weight's output rows are cut into one block per
+thread, and :func:`torch.baddbmm` multiplies the input by all blocks at once,
+one block per thread. Every output is the same dot product as before; only the
+order of the additions inside it may differ, so the result equals
 ``F.linear``'s up to float rounding (tested). Inference engines such as
 llama.cpp split the rows of a matrix-vector product across threads in the
 same way.
 
 Measured on the course machine (2 cores, GPT-2-124M shape, greedy, 200 new
-tokens after a 1-token prompt; ``benchmarks/README.md``): 29 tok/s with
-``nn.Linear``, 46 tok/s with this layer; training (hundreds of rows) is
-unchanged. On GPUs and for larger inputs it simply calls ``nn.Linear``.
+tokens after a 1-token prompt; ``benchmarks/README.md``, one sweep): 29 tok/s
+with plain ``F.linear`` layers, 47 tok/s with this layer. In every other case
+(GPUs, more rows as in training, small weights, ``torch.compile``,
+``torch.jit`` tracing) it calls ``nn.Linear``'s own forward. Not supported:
+``torch.jit.script`` (deprecated by PyTorch) and
+``torch.ao.quantization.quantize_dynamic``, which only replaces layers whose
+type is exactly ``nn.Linear``.
 """
 from __future__ import annotations
 
@@ -32,9 +38,16 @@ import torch.nn.functional as F
 from torch import nn
 
 #: Inputs with at most this many rows (``x.numel() / in_features``) are split
-#: across threads. Measured on the course CPU with the GPT-2-124M layers:
-#: 1.5-2x faster for 1-8 rows, 1.3x for 16, about equal from 32 on.
+#: across threads. Measured on the course CPU over the GPT-2-124M block
+#: matrices (``python -m benchmarks.gpt_cpu --sections sweep``): see the rows
+#: table in ``benchmarks/README.md``.
 MAX_SPLIT_ROWS = 16
+
+#: Weights smaller than this (in bytes) are not split: the split adds about
+#: 15 microseconds per call, more than it saves when the weights are small (and
+#: may sit in the CPU's cache). On the course CPU a one-row product broke even
+#: at about 1.7 MiB with the weights in the cache and about 0.2 MiB without.
+MIN_SPLIT_BYTES = 2 * 2**20
 
 
 def row_split_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
@@ -43,7 +56,7 @@ def row_split_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
 
     Args:
         x: ``(..., in)`` input.
-        weight: ``(out, in)``, contiguous.
+        weight: ``(out, in)``.
         bias: ``(out,)`` or ``None``.
         parts: number of blocks (one per thread); ``1 <= parts <= out``.
 
@@ -79,11 +92,13 @@ class Linear(nn.Linear):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Under torch.compile the compiler picks its own kernels (and get_num_threads would break the graph).
-        if torch.compiler.is_compiling() or x.device.type != "cpu":
+        # Under torch.compile or jit tracing, let the compiler choose the kernel: the thread count and the
+        # input's size would otherwise be fixed in the compiled graph.
+        if torch.compiler.is_compiling() or torch.jit.is_tracing() or x.device.type != "cpu":
             return super().forward(x)
         parts = min(torch.get_num_threads(), self.out_features)
-        if (parts > 1 and x.shape[-1] == self.in_features and 0 < x.numel() <= MAX_SPLIT_ROWS * self.in_features
-                and self.weight.is_contiguous()):
+        if (parts > 1 and x.dtype == self.weight.dtype and x.shape[-1] == self.in_features
+                and 0 < x.numel() <= MAX_SPLIT_ROWS * self.in_features
+                and self.weight.numel() * self.weight.element_size() >= MIN_SPLIT_BYTES):
             return row_split_linear(x, self.weight, self.bias, parts)
         return super().forward(x)

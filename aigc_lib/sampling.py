@@ -35,11 +35,17 @@ def _check_logits(logits: torch.Tensor) -> None:
 def _check_finite(logits: torch.Tensor) -> None:
     # argmax would pick a NaN as the largest value, and softmax would turn NaN or +inf into NaN:
     # a silent wrong token. -inf is allowed (a token that can never be chosen), but not in every place of a row.
-    bad = torch.isnan(logits) | torch.isposinf(logits) | torch.isneginf(logits).all(dim=-1, keepdim=True)
+    nan, pos_inf = torch.isnan(logits).any(dim=-1), torch.isposinf(logits).any(dim=-1)
+    all_neg_inf = torch.isneginf(logits).all(dim=-1)
+    bad = nan | pos_inf | all_neg_inf
     if bool(bad.any()):
-        rows = bad.any(dim=-1).nonzero().flatten().tolist()
-        raise ValueError(f"logits of rows {rows[:10]} contain NaN or +inf, or are -inf everywhere: the model's "
-                         f"output is not a usable distribution (check its weights and inputs)")
+        rows = bad.nonzero().flatten().tolist()
+        first = rows[0]
+        what = "NaN" if nan[first] else "+inf" if pos_inf[first] else "-inf in every place"
+        shown = ", ".join(map(str, rows[:10])) + (f" and {len(rows) - 10} more" if len(rows) > 10 else "")
+        raise ValueError(f"expected finite logits (or -inf for tokens that can never be chosen, with at least one "
+                         f"finite value per row), but {len(rows)} row(s) are not: {shown}; row {first} has {what}. "
+                         f"The model's output is not usable: check its weights and inputs")
 
 
 def _check_temperature(temperature: float) -> None:

@@ -50,7 +50,7 @@ from torch import nn
 from aigc_lib import Trainer
 from aigc_lib.data import RandomWindows, load_tiny_shakespeare
 from aigc_lib.gpt import GPT, GPTConfig, LanguageModelTask
-from aigc_lib.linear import row_split_linear
+from aigc_lib.linear import MAX_SPLIT_ROWS, row_split_linear
 from aigc_lib.tokenizers import CharTokenizer
 
 NANOGPT_MS_PER_ITER = 44.8      # measured on the course machine (issue 4)
@@ -482,6 +482,7 @@ def bench_sweep(args) -> dict[str, float]:
               f"{head_mb / gemv[1]:.1f} GB/s with 1 thread, {head_mb / gemv[args.threads]:.1f} GB/s with "
               f"{args.threads}; split into {args.threads} blocks of rows (aigc_lib.linear) "
               f"{head_mb / split:.1f} GB/s.")
+        split_rows_table(model, args.threads)
 
         prompt = torch.randint(0, 50257, (1, prompts[0]), generator=torch.Generator().manual_seed(prompts[0]))
         with unsplit_linears(model):
@@ -499,6 +500,25 @@ def bench_sweep(args) -> dict[str, float]:
             print(f"\nEvery linear layer through oneDNN (both paths), prompt {prompts[0]}: KV cache {fast:.1f} tok/s, "
                   f"no cache {slow:.1f} tok/s, speed-up {fast / slow:.1f}x, same tokens: {torch.equal(a, b)}")
     return results
+
+
+def split_rows_table(model: GPT, threads: int, rows: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)) -> None:
+    """Read bandwidth of all the blocks' weight matrices for inputs of a few rows: ``F.linear`` against the split.
+
+    The matrices together (340 MB for GPT-2-124M) are far larger than the CPU's caches, as in generation.
+    """
+    weights = [m.weight.detach() for name, m in model.named_modules()
+               if isinstance(m, nn.Linear) and name.startswith("blocks.")]
+    mb = sum(4 * w.numel() for w in weights) / 1e6
+    print(f"\nAll {len(weights)} block matrices ({mb:.0f} MB), inputs of a few rows, {threads} threads "
+          f"(rows <= {MAX_SPLIT_ROWS} are split by aigc_lib.linear):")
+    print("| rows | F.linear GB/s | split GB/s | split / F.linear |")
+    print("|---:|---:|---:|---:|")
+    for m in rows:
+        xs = {w.shape[1]: torch.randn(m, w.shape[1]) for w in weights}
+        plain = median_ms(lambda: [F.linear(xs[w.shape[1]], w) for w in weights], n=5)
+        split = median_ms(lambda: [row_split_linear(xs[w.shape[1]], w, None, threads) for w in weights], n=5)
+        print(f"| {m} | {mb / plain:.1f} | {mb / split:.1f} | {plain / split:.2f} |")
 
 
 def median_ms(fn, n: int, reset: list | None = None) -> float:

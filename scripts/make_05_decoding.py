@@ -400,15 +400,18 @@ sequence is short and much once it is long.
 A memory-bound step is only as fast as its memory reads. Each linear layer
 multiplies one row (the new token) by a weight matrix, a **matrix-vector
 product**. On the course machine, PyTorch's float32 matrix product runs such a
-one-row product on one core, however many threads it may use, and one core
-reads memory at about 16 GB/s, while both cores together read it two or more
-times as fast. `aigc_lib.linear.Linear` (the linear layer of the library's
-attention, Transformer and GPT) is `nn.Linear` with one change: when the input
-has at most 16 rows, it cuts the weight's output rows into one block per thread
-and multiplies all blocks in one batched product (`torch.baddbmm`), one block
-per thread. Each output is still the same dot product, so the result equals
-`F.linear`'s up to float rounding (a test checks it). Here is the effect on
-one row through a matrix of the shape of GPT-2's output layer (154 MB):
+one-row product on one core, however many threads it may use: it reads the
+weights at about 16 GB/s, while both cores together can read memory two or
+more times as fast. `aigc_lib.linear.Linear` (the linear layer of the
+library's attention, Transformer and GPT) is `nn.Linear` with one change. When
+the input has at most 16 rows and lives on the CPU, the weight is large
+(at least 2 MiB) and more than one thread may run, it cuts the weight's output
+rows into one block per thread and multiplies all blocks in one batched
+product (`torch.baddbmm`), one block per thread. Each output is still the same
+dot product, so the result equals `F.linear`'s up to float rounding (a test
+checks it). Here is the effect on one row through a matrix of the shape of
+GPT-2's output layer (154 MB). With a single thread there is nothing to split,
+and both lines show the same speed.
 """
 )
 
@@ -433,7 +436,7 @@ with torch.no_grad():
     torch.testing.assert_close(head(row), F.linear(row, head.weight), atol=1e-4, rtol=1e-5)
     plain = best_ms(lambda: F.linear(row, head.weight))
     split = best_ms(lambda: head(row))
-print(f"{torch.get_num_threads()} threads; one row through {megabytes:.0f} MB of weights:")
+print(f"threads: {torch.get_num_threads()}; one row through {megabytes:.0f} MB of weights:")
 print(f"  F.linear:         {plain:5.1f} ms = {megabytes / plain:4.1f} GB/s")
 print(f"  aigc_lib Linear:  {split:5.1f} ms = {megabytes / split:4.1f} GB/s")
 """)
@@ -443,9 +446,9 @@ The benchmark (`python -m benchmarks.gpt_cpu`, results in `benchmarks/README.md`
 measures whole generation runs for a model of GPT-2-124M's shape with random
 weights, 200 new tokens after a 1-token prompt, on the course machine: about
 45 tokens per second with the cache and 7 without, a speed-up of about 6 times
-(about 4 times when every layer is a plain `F.linear`). The speed-up grows with
-the prompt: about 7 times after a 32-token prompt and 11 times after a
-100-token one. The speed-up is a ratio of two kernels' efficiencies, not a
+(about 4 times when every layer is a plain `F.linear`). The speed-up stays near
+6 times for prompts of up to 8 tokens, then grows: about 7 times after a
+32-token prompt and 11 times after a 100-token one. The speed-up is a ratio of two kernels' efficiencies, not a
 property of the cache alone: a faster kernel for the long, compute-bound path
 (without the cache) lowers it.
 

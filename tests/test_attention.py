@@ -204,14 +204,14 @@ def test_fast_path_equals_readable_path_with_gradients(rope):
 def test_kv_cache_gives_the_same_outputs_token_by_token(rope, fast, capacity, threads):
     torch.manual_seed(0)
     mha = MultiHeadAttention(16, 2, rope=rope, max_len=16, fast=fast).eval()
-    x = torch.randn(2, 7, 16)
+    x = torch.randn(3, 7, 16)                  # 21 rows: the full pass is never split across threads
     full, _ = mha(x, is_causal=True)
     cache = KVCache(capacity)
     first, _ = mha(x[:, :3], is_causal=True, cache=cache)        # a prompt of 3 tokens at once
     steps = [first] + [mha(x[:, i:i + 1], is_causal=True, cache=cache)[0] for i in range(3, 7)]
     torch.testing.assert_close(torch.cat(steps, dim=1), full, **TOL)
-    assert len(cache) == 7 and cache.k.shape == (2, 2, 7, 8)
-    cache.reorder(torch.tensor([1, 1]))
+    assert len(cache) == 7 and cache.k.shape == (3, 2, 7, 8)
+    cache.reorder(torch.tensor([1, 1, 0]))
     assert torch.equal(cache.k[0], cache.k[1])
 
 

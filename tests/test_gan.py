@@ -357,8 +357,12 @@ def test_real_images_outside_the_tanh_range_are_an_error(task_class):
     assert g.output_range == (-1.0, 1.0)
     task = task_class(g, d)
     pixels_0_255 = torch.rand(10, 1, 28, 28) * 255
-    with pytest.raises(ValueError, match=r"real samples range from .* to 25.*tanh output lies in \[-1, 1\]"):
+    with pytest.raises(ValueError, match=r"real samples range from .* to 25.*, outside \[-1, 1\] \(tolerance 0.001\)"):
         task.training_loss(pixels_0_255, "D")
+    just_over = torch.rand(10, 1, 28, 28) * 2 - 1
+    just_over[0, 0, 0, 0] = 1.0011
+    with pytest.raises(ValueError, match=r"to 1.0011, outside"):
+        task_class(*small_dcgan(d_norm="layer")).training_loss(just_over, "D")
 
 
 def test_real_images_in_0_1_for_a_tanh_generator_warn_once_and_scaled_images_pass(recwarn):

@@ -4,7 +4,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import aigc_lib.linear as linear_module
-from aigc_lib.linear import MAX_SPLIT_ROWS, Linear, row_split_linear
+from aigc_lib.linear import MAX_SPLIT_ROWS, MIN_SPLIT_BYTES, Linear, row_split_linear
 
 
 @pytest.mark.parametrize("out_f, in_f", [(7, 5), (65, 128), (96, 32)])
@@ -51,12 +51,18 @@ def test_linear_is_a_drop_in_nn_linear():
         assert torch.equal(v, theirs.state_dict()[k])
 
 
-@pytest.mark.parametrize("threads", [1, 3], indirect=True)
-@pytest.mark.parametrize("rows", [1, 5, MAX_SPLIT_ROWS, MAX_SPLIT_ROWS + 1, 100])
-def test_linear_splits_only_few_rows_on_several_threads(threads, rows, monkeypatch):
+def spy_on_split(monkeypatch) -> list[int]:
+    """Record the ``parts`` of every call of ``row_split_linear`` made by ``Linear``."""
     calls = []
     real = linear_module.row_split_linear
     monkeypatch.setattr(linear_module, "row_split_linear", lambda *a: calls.append(a[3]) or real(*a))
+    return calls
+
+
+@pytest.mark.parametrize("threads", [1, 3], indirect=True)
+@pytest.mark.parametrize("rows", [1, 5, MAX_SPLIT_ROWS, MAX_SPLIT_ROWS + 1, 100])
+def test_linear_splits_only_few_rows_on_several_threads(threads, rows, monkeypatch):
+    calls = spy_on_split(monkeypatch)
     layer = Linear(16, 23)                      # 23 outputs: 3 blocks of 7 plus 2 rows left over
     reference = nn.Linear(16, 23)
     reference.load_state_dict(layer.state_dict())
@@ -66,22 +72,50 @@ def test_linear_splits_only_few_rows_on_several_threads(threads, rows, monkeypat
     assert calls == ([threads] if split else [])
 
 
+def test_linear_splits_only_weights_of_at_least_min_split_bytes(monkeypatch):
+    calls = spy_on_split(monkeypatch)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        small = Linear(128, 65)                                   # 33 KB: the split would cost more than it saves
+        big = Linear(768, MIN_SPLIT_BYTES // (4 * 768) + 1)       # just over MIN_SPLIT_BYTES of float32
+        with torch.no_grad():
+            small(torch.randn(1, 128))
+            assert calls == []
+            x = torch.randn(1, 768)
+            torch.testing.assert_close(big(x), F.linear(x, big.weight, big.bias), atol=1e-5, rtol=1e-5)
+            assert calls == [2]
+    finally:
+        torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("threads", [2], indirect=True)
-def test_linear_keeps_autocast_dtype_and_falls_back_for_non_contiguous_weights(threads):
+def test_linear_keeps_autocast_dtype_and_handles_strided_weights_and_other_dtypes(threads, monkeypatch):
+    calls = spy_on_split(monkeypatch)
     layer = Linear(8, 6)
     x = torch.randn(1, 8)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         got, want = layer(x), F.linear(x, layer.weight, layer.bias)
-    assert got.dtype == want.dtype == torch.bfloat16
+    assert got.dtype == want.dtype == torch.bfloat16 and calls == [2]
     torch.testing.assert_close(got.float(), want.float())
-    layer.weight = nn.Parameter(torch.randn(8, 6).t())   # (6, 8) but not contiguous
+    layer.weight = nn.Parameter(torch.randn(8, 6).t())   # (6, 8) but not contiguous: still split, still right
     torch.testing.assert_close(layer(x), F.linear(x, layer.weight, layer.bias))
+    assert calls == [2, 2]
+    with pytest.raises(RuntimeError, match="same dtype"):          # nn.Linear's own message, not the split's
+        layer(x.double())
+    assert calls == [2, 2]
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.trace")
 @pytest.mark.parametrize("threads", [2], indirect=True)
-def test_linear_leaves_torch_compile_graphs_whole(threads):
-    # torch.get_num_threads() inside a compiled graph would cut it at every linear layer.
+def test_linear_leaves_the_kernel_to_torch_compile_and_jit_trace(threads):
+    # The split inside a compiled graph would fix the thread count and the input size in it.
     layer = Linear(8, 6)
     for rows in (1, 40):
         explanation = torch._dynamo.explain(layer)(torch.randn(rows, 8))
         assert explanation.graph_count == 1 and explanation.graph_break_count == 0
+        calls = [n.target for g in explanation.graphs for n in g.graph.nodes if n.op == "call_function"]
+        assert F.linear in calls and torch.baddbmm not in calls
+    traced = torch.jit.trace(layer, torch.randn(1, 8))
+    x = torch.randn(2, 5, 8)                                     # another shape than the traced one
+    torch.testing.assert_close(traced(x), F.linear(x, layer.weight, layer.bias))

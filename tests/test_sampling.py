@@ -1,4 +1,5 @@
 import math
+import re
 
 import pytest
 import torch
@@ -150,8 +151,16 @@ def test_non_finite_logits_are_an_error_not_a_token(config, bad):
         x[2] = float("-inf")
     else:
         x[2, 7] = bad
-    with pytest.raises(ValueError, match=r"logits of rows \[2\] contain NaN or \+inf, or are -inf everywhere"):
+    what = "-inf in every place" if bad == "all -inf" else "NaN" if math.isnan(bad) else "+inf"
+    with pytest.raises(ValueError, match=re.escape(f"1 row(s) are not: 2; row 2 has {what}.")):
         sample_next_token(x, config)
+
+
+def test_many_non_finite_rows_are_counted():
+    x = logits(b=12)
+    x[:, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"12 row\(s\) are not: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9 and 2 more; row 0 has NaN"):
+        sample_next_token(x, SamplingConfig(temperature=0))
 
 
 def test_minus_inf_logits_are_tokens_that_are_never_chosen():
