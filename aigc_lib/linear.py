@@ -39,9 +39,10 @@ from torch import nn
 
 #: Inputs with at most this many rows (``x.numel() / in_features``) are split
 #: across threads. Measured on the course CPU over the GPT-2-124M block
-#: matrices (``python -m benchmarks.gpt_cpu --sections sweep``): see the rows
-#: table in ``benchmarks/README.md``.
-MAX_SPLIT_ROWS = 16
+#: matrices (``python -m benchmarks.gpt_cpu --sections sweep``, rows table in
+#: ``benchmarks/README.md``): the split reads the weights 1.8-2.1x as fast for
+#: 1-4 rows, 1.1-1.2x for 64, and only 1.0-1.07x from 96 rows on.
+MAX_SPLIT_ROWS = 64
 
 #: Weights smaller than this (in bytes) are not split: the split adds about
 #: 15 microseconds per call, more than it saves when the weights are small (and

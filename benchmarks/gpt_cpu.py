@@ -502,7 +502,7 @@ def bench_sweep(args) -> dict[str, float]:
     return results
 
 
-def split_rows_table(model: GPT, threads: int, rows: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)) -> None:
+def split_rows_table(model: GPT, threads: int, rows: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256)) -> None:
     """Read bandwidth of all the blocks' weight matrices for inputs of a few rows: ``F.linear`` against the split.
 
     The matrices together (340 MB for GPT-2-124M) are far larger than the CPU's caches, as in generation.

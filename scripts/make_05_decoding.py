@@ -404,7 +404,7 @@ one-row product on one core, however many threads it may use: it reads the
 weights at about 16 GB/s, while both cores together can read memory two or
 more times as fast. `aigc_lib.linear.Linear` (the linear layer of the
 library's attention, Transformer and GPT) is `nn.Linear` with one change. When
-the input has at most 16 rows and lives on the CPU, the weight is large
+the input has at most 64 rows and lives on the CPU, the weight is large
 (at least 2 MiB) and more than one thread may run, it cuts the weight's output
 rows into one block per thread and multiplies all blocks in one batched
 product (`torch.baddbmm`), one block per thread. Each output is still the same

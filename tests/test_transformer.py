@@ -2,6 +2,7 @@ import pytest
 import torch
 from torch import nn
 
+import aigc_lib.linear
 from aigc_lib import Trainer
 from aigc_lib.attention import KVCache, causal_mask, padding_mask
 from aigc_lib.beam_search import greedy_decode
@@ -134,12 +135,13 @@ def test_seq2seq_decoder_is_causal_and_encoder_is_not(positional):
 
 @pytest.mark.parametrize("positional", ["sinusoidal", "rope"])
 @pytest.mark.parametrize("threads", [1, 2], indirect=True)
-def test_seq2seq_cached_decoding_equals_full_decoding(positional, threads):
+def test_seq2seq_cached_decoding_equals_full_decoding(positional, threads, monkeypatch):
+    monkeypatch.setattr(aigc_lib.linear, "MAX_SPLIT_ROWS", 8)   # one-token steps (4 rows) split, full pass not
     model = tiny_model(positional=positional)
     src = torch.tensor([[3, 4, 5, 0], [6, 7, 8, 9], [2, 3, 0, 0], [9, 8, 7, 6]])
     tgt = torch.tensor([[1, 2, 3, 4, 5], [1, 5, 4, 3, 2], [1, 1, 2, 2, 3], [1, 8, 6, 4, 2]])
     memory, m = model.encode(src)
-    full = model.decode(tgt, memory, m)       # 20 rows: never split across threads, the one-token steps are
+    full = model.decode(tgt, memory, m)       # 20 rows
     caches = [KVCache() for _ in model.decoder.layers]
     steps = [model.decode(tgt[:, i:i + 1], memory, m, caches=caches) for i in range(5)]
     torch.testing.assert_close(torch.cat(steps, 1), full, **TOL)
