@@ -23,8 +23,8 @@ llama.cpp split the rows of a matrix-vector product across threads in the
 same way.
 
 Measured on the course machine (2 cores, GPT-2-124M shape, greedy, 200 new
-tokens after a 1-token prompt; ``benchmarks/README.md``, one sweep): 29 tok/s
-with plain ``F.linear`` layers, 47 tok/s with this layer. In every other case
+tokens after a 1-token prompt; ``benchmarks/README.md``, one sweep): 31 tok/s
+with plain ``F.linear`` layers, 48 tok/s with this layer. In every other case
 (GPUs, more rows as in training, small weights, ``torch.compile``,
 ``torch.jit`` tracing) it calls ``nn.Linear``'s own forward. Not supported:
 ``torch.jit.script`` (deprecated by PyTorch) and
@@ -40,8 +40,8 @@ from torch import nn
 #: Inputs with at most this many rows (``x.numel() / in_features``) are split
 #: across threads. Measured on the course CPU over the GPT-2-124M block
 #: matrices (``python -m benchmarks.gpt_cpu --sections sweep``, rows table in
-#: ``benchmarks/README.md``): the split reads the weights 1.8-2.1x as fast for
-#: 1-4 rows, 1.1-1.2x for 64, and only 1.0-1.07x from 96 rows on.
+#: ``benchmarks/README.md``): the split reads the weights 1.7-2.1x as fast for
+#: 1-4 rows, 1.1x at 64 rows, and at most 1.07x from 96 rows on.
 MAX_SPLIT_ROWS = 64
 
 #: Weights smaller than this (in bytes) are not split: the split adds about

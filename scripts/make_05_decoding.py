@@ -445,10 +445,10 @@ md("""
 The benchmark (`python -m benchmarks.gpt_cpu`, results in `benchmarks/README.md`)
 measures whole generation runs for a model of GPT-2-124M's shape with random
 weights, 200 new tokens after a 1-token prompt, on the course machine: about
-45 tokens per second with the cache and 7 without, a speed-up of about 6 times
-(about 4 times when every layer is a plain `F.linear`). The speed-up stays near
-6 times for prompts of up to 8 tokens, then grows: about 7 times after a
-32-token prompt and 11 times after a 100-token one. The speed-up is a ratio of two kernels' efficiencies, not a
+48 tokens per second with the cache and 7 without, a speed-up of 6 to 7 times
+(about 4.5 times when every layer is a plain `F.linear`). The speed-up grows
+with the length of the prompt, to about 11 times after a 100-token prompt
+(without the cache, every step then reads at least 100 tokens). The speed-up is a ratio of two kernels' efficiencies, not a
 property of the cache alone: a faster kernel for the long, compute-bound path
 (without the cache) lowers it.
 
