@@ -482,7 +482,7 @@ def bench_sweep(args) -> dict[str, float]:
               f"{head_mb / gemv[1]:.1f} GB/s with 1 thread, {head_mb / gemv[args.threads]:.1f} GB/s with "
               f"{args.threads}; split into {args.threads} blocks of rows (aigc_lib.linear) "
               f"{head_mb / split:.1f} GB/s.")
-        split_rows_table(model, args.threads)
+        split_rows_table(model, args.threads, tuple(int(r) for r in args.split_rows.split(",")))
 
         prompt = torch.randint(0, 50257, (1, prompts[0]), generator=torch.Generator().manual_seed(prompts[0]))
         with unsplit_linears(model):
@@ -601,6 +601,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--gen-tokens", type=int, default=200)
     p.add_argument("--gen-prompt", type=int, default=1)
     p.add_argument("--sweep-prompts", default="1,8,32,100", help="prompt lengths for the sweep section")
+    p.add_argument("--split-rows", default="1,2,4,8,16,32,64,128,256",
+                   help="input rows for the sweep section's table of F.linear against the split product")
     p.add_argument("--skip-slow", action="store_true", help="skip the runs without a cache")
     p.add_argument("--gpu-batch", type=int, default=16)
     p.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak (H100 SXM: 989)")

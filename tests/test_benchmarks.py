@@ -11,7 +11,7 @@ def test_benchmark_runs_every_cpu_section_with_tiny_settings(capsys):
     try:
         gpt_cpu.main(["--sections", "speed,quality,generation,sweep", "--threads", "1",
                       "--speed-steps", "2", "--speed-rounds", "1", "--budget-s", "1", "--ms-per-iter", "100",
-                      "--warmup", "2", "--gen-tokens", "2", "--sweep-prompts", "1,3"])
+                      "--warmup", "2", "--gen-tokens", "2", "--sweep-prompts", "1,3", "--split-rows", "1,3"])
     finally:
         torch.set_num_threads(threads)
     out = capsys.readouterr().out
