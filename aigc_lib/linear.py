@@ -8,15 +8,15 @@ by arithmetic. On the course's CPU, PyTorch's float32 matrix product (Intel MKL)
 runs such a one-row product on **one core**, however many threads are allowed:
 it reads the weights at about 16 GB/s, while two cores together read memory at
 33-72 GB/s. Products of 2 to 16 rows read the weights even more slowly
-(9-11 GB/s).
+(9-12 GB/s).
 
 :class:`Linear` is ``nn.Linear`` (same parameters, same ``state_dict``, same
 initialisation, ``isinstance(layer, nn.Linear)`` holds) with one change. When
 the input has at most :data:`MAX_SPLIT_ROWS` rows, has the weight's dtype and
 lives on the CPU, the weight holds at least :data:`MIN_SPLIT_BYTES`, and more
-than one thread is allowed, then the weight's output rows are cut into one block per
-thread, and :func:`torch.baddbmm` multiplies the input by all blocks at once,
-one block per thread. Every output is the same dot product as before; only the
+than one thread is allowed, then the weight's output rows are cut into one
+block per thread, and :func:`torch.baddbmm` multiplies the input by all blocks
+at once, one block per thread. Every output is the same dot product as before; only the
 order of the additions inside it may differ, so the result equals
 ``F.linear``'s up to float rounding (tested). Inference engines such as
 llama.cpp split the rows of a matrix-vector product across threads in the
@@ -47,7 +47,8 @@ MAX_SPLIT_ROWS = 64
 #: Weights smaller than this (in bytes) are not split: the split adds about
 #: 15 microseconds per call, more than it saves when the weights are small (and
 #: may sit in the CPU's cache). On the course CPU a one-row product broke even
-#: at about 1.7 MiB with the weights in the cache and about 0.2 MiB without.
+#: at about 1.7 MiB with the weights in the cache and between 0.2 and 0.75 MiB
+#: without.
 MIN_SPLIT_BYTES = 2 * 2**20
 
 
