@@ -1,4 +1,5 @@
 """The GPT benchmark (`make bench`) runs end to end with tiny settings, so it cannot rot unnoticed."""
+import pytest
 import torch
 from torch import nn
 
@@ -25,11 +26,15 @@ def test_benchmark_runs_every_cpu_section_with_tiny_settings(capsys):
     assert len(sweep) == 2 and all(line.endswith("| True |") for line in sweep)
 
 
+def tiny_gpt() -> GPT:
+    torch.manual_seed(0)
+    return GPT(GPTConfig(vocab_size=50, block_size=16, n_layer=2, n_head=2, n_embd=32)).eval()
+
+
 def test_onednn_linears_give_the_same_logits_and_are_undone():
     if not torch.backends.mkldnn.is_available():
         return
-    torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=50, block_size=16, n_layer=2, n_head=2, n_embd=32)).eval()
+    model = tiny_gpt()
     x = torch.randint(0, 50, (2, 10))
     with torch.no_grad():
         ref = model(x)
@@ -40,19 +45,14 @@ def test_onednn_linears_give_the_same_logits_and_are_undone():
     torch.testing.assert_close(fast, ref, atol=1e-4, rtol=1e-4)
 
 
-def test_unsplit_linears_give_the_same_logits_and_are_undone():
-    torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=50, block_size=16, n_layer=2, n_head=2, n_embd=32)).eval()
+@pytest.mark.parametrize("threads", [2], indirect=True)   # the model's own layers split the one row
+def test_unsplit_linears_give_the_same_logits_and_are_undone(threads):
+    model = tiny_gpt()
     x = torch.randint(0, 50, (1, 1))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)                     # so that the model's own layers split the one row
-    try:
-        with torch.no_grad():
-            ref = model(x)
-            with gpt_cpu.unsplit_linears(model):
-                assert all("forward" in vars(m) for m in model.modules() if isinstance(m, nn.Linear))
-                plain = model(x)
-            assert not any("forward" in vars(m) for m in model.modules())
-    finally:
-        torch.set_num_threads(threads)
+    with torch.no_grad():
+        ref = model(x)
+        with gpt_cpu.unsplit_linears(model):
+            assert all("forward" in vars(m) for m in model.modules() if isinstance(m, nn.Linear))
+            plain = model(x)
+        assert not any("forward" in vars(m) for m in model.modules())
     torch.testing.assert_close(plain, ref, atol=1e-5, rtol=1e-5)
