@@ -36,10 +36,13 @@ unit: setup
 notebooks: setup
 	AIGC_SMOKE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest --nbval-lax --nbval-current-env -q -n 2 --dist loadfile book
 
-# Re-run one notebook top to bottom in its real mode and save the outputs: make run-notebook NB=book/01_training_loop.ipynb
+# Re-run one chapter top to bottom in its real mode and save the outputs (NB= the .md or the .ipynb):
+#   make run-notebook NB=book/01_training_loop.md
+# jupytext first carries edits of the text half (.md) into the notebook, keeping the outputs of unchanged cells.
 run-notebook: setup
+	$(BIN)/jupytext --sync $(basename $(NB)).md
 	cd $(dir $(NB)) && ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-		--ExecutePreprocessor.timeout=1800 --ExecutePreprocessor.kernel_name=python3 $(notdir $(NB))
+		--ExecutePreprocessor.timeout=1800 --ExecutePreprocessor.kernel_name=python3 $(notdir $(basename $(NB))).ipynb
 
 bench: setup
 	$(BIN)/python -m benchmarks.gpt_cpu
