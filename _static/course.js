@@ -21,3 +21,18 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 });
+
+/* Figures at phone width: a figure squeezed into a 360 px column loses its labels (a 1272 px plot would be
+ * shown at 28 %). Keep every output image at MIN_SCALE of its drawn width or more; a wider one then scrolls
+ * inside its own output box (course.css), not the page. MIN_SCALE is explained in scripts/check_site.py
+ * (MIN_FIGURE_SCALE), which checks the result. */
+const MIN_SCALE = 0.7;
+function keepFigureLegible(img) {
+  if (img.naturalWidth > 0) img.style.minWidth = `${Math.round(img.naturalWidth * MIN_SCALE)}px`;
+}
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("article .cell_output img").forEach((img) => {
+    if (img.complete) keepFigureLegible(img);
+    else img.addEventListener("load", () => keepFigureLegible(img), { once: true });
+  });
+});
