@@ -8,11 +8,12 @@
    formula is typeset by MathJax (served from the site itself) without a TeX error;
    and no request to the site itself fails. A screenshot of each page is saved next to the site.
 3. No page logs a browser console error or an uncaught exception (at 1280 px and at 390 px). Requests to other
-   hosts (CDNs: the widget scripts, thebe) are blocked, so the check is the same online and offline; the
-   console errors those blocked requests cause are listed, not counted (they are not errors of the site).
-4. At phone width (390 px): the chapter-list button opens the chapter list, a link in it leads to that chapter,
-   and the page-contents button opens the page contents (sphinx-book-theme's own buttons, the ones a reader
-   sees); no page is wider than the screen (document scrollWidth > 390 px means sideways scrolling); and no
+   hosts (CDNs: the widget scripts) are blocked, so the check is the same online and offline; the hosts are
+   listed, and the console errors their blocked requests cause are not counted (they are not the site's).
+   So the widget scripts themselves are not checked here.
+4. At 1280 px the chapter-list button hides and shows the chapter list. At phone width (390 px): the
+   chapter-list button opens the chapter list, a link in it leads to that chapter, and the page-contents
+   button opens the page contents (sphinx-book-theme's own buttons, the ones a reader sees); no page is wider than the screen (document scrollWidth > 390 px means sideways scrolling); and no
    figure is shown smaller than MIN_FIGURE_SCALE of its drawn size (natural vs displayed width are printed).
 
 Usage: python scripts/check_site.py _build/html
@@ -174,6 +175,21 @@ _FIGURES_JS = """() => [...document.querySelectorAll('article img')].filter(i =>
     .map(i => [i.naturalWidth, i.getBoundingClientRect().width])"""
 
 
+def desktop_toggle(page, url: str, problems: list[str]) -> None:
+    """At 1280 px the visible chapter-list button hides the chapter list and shows it again."""
+    page.goto(url, wait_until="load")
+    hidden = "() => document.getElementById('pst-primary-sidebar').classList.contains('pst-sidebar-hidden')"
+    states = []
+    for _ in range(2):
+        page.locator(".primary-toggle:visible").first.click()
+        page.wait_for_timeout(200)
+        states.append(page.evaluate(hidden))
+    if states != [True, False]:
+        problems.append(f"desktop: the chapter-list button did not hide and show the chapter list (hidden: {states})")
+    else:
+        print("  desktop navigation: the chapter-list button hides and shows the chapter list")
+
+
 def phone_checks(browser, base: str, docs: list[str], shots: Path, problems: list[str]) -> None:
     """At 390 px: navigation with the visible buttons, sideways scrolling, console errors and figure scale."""
     context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=3)
@@ -293,6 +309,7 @@ def browser_checks(root: Path, site: Path) -> list[str]:
                 page.screenshot(path=str(shots / f"{name}.png"), full_page=False)
                 print(f"  {doc}: title ok, {nav_links} navigation links, {len(widths)} figures loaded, "
                       f"{formulas} formulas typeset, {len(errors)} console errors")
+            desktop_toggle(page, base + toc_pages(root)[1] + ".html", problems)
             if blocked:
                 print(f"  (requests to other hosts blocked, not checked: {', '.join(sorted(blocked))})")
             phone_checks(browser, base, toc_pages(root), shots, problems)
