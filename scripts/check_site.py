@@ -7,6 +7,14 @@
    navigation; every figure on a chapter page is loaded (non-zero width); every
    formula is typeset by MathJax (served from the site itself) without a TeX error;
    and no request to the site itself fails. A screenshot of each page is saved next to the site.
+3. No page logs a browser console error or an uncaught exception (at 1280 px and at 390 px). Requests to other
+   hosts (CDNs: the widget scripts) are blocked, so the check is the same online and offline; the hosts are
+   listed, and the console errors their blocked requests cause are not counted (they are not the site's).
+   So the widget scripts themselves are not checked here.
+4. At 1280 px the chapter-list button hides and shows the chapter list. At phone width (390 px): the
+   chapter-list button opens the chapter list, a link in it leads to that chapter, and the page-contents
+   button opens the page contents (sphinx-book-theme's own buttons, the ones a reader sees); no page is wider than the screen (document scrollWidth > 390 px means sideways scrolling); and no
+   figure is shown smaller than MIN_FIGURE_SCALE of its drawn size (natural vs displayed width are printed).
 
 Usage: python scripts/check_site.py _build/html
 Needs Chromium (Debian package ``chromium``); set CHROMIUM=/path/to/chromium to use another.
@@ -26,6 +34,12 @@ from urllib.parse import unquote, urlsplit
 import yaml
 
 BOOK_TITLE = "AIGC from Scratch"
+PHONE = {"width": 390, "height": 844}   # a current phone (iPhone 12-15) in CSS pixels
+# Figures are drawn at 80 dpi (aigc_lib.plotting.STYLE) with 9-10 pt text, so their smallest text is 10 px high
+# in the PNG. Shown at 0.7 of its drawn width, that text is still 7 CSS px, about the smallest a reader can
+# read on a phone without zooming; smaller, the labels are a blur. _static/course.js keeps each figure at no
+# less than this scale (a wider figure scrolls inside its own box); the check measures the result.
+MIN_FIGURE_SCALE = 0.7
 
 
 class _LinkParser(html.parser.HTMLParser):
@@ -124,6 +138,120 @@ def check_math(page, doc: str, problems: list[str]) -> int:
     return n_math - len(raw)
 
 
+def watch_console(page, base: str, errors: list[str]) -> None:
+    """Collect the page's console errors and uncaught exceptions into ``errors``.
+
+    A failed request to another host (blocked by the check) is not an error of the site and is skipped."""
+    def on_console(message) -> None:
+        if message.type != "error":
+            return
+        where = (message.location or {}).get("url", "")
+        if where and not where.startswith(base):
+            return
+        errors.append(message.text[:200])
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: errors.append(f"uncaught {error}"[:200]))
+
+
+# Elements wider than the screen that are not inside a box that scrolls (or clips) sideways by itself.
+_OVERFLOW_JS = """(limit) => {
+  const clipped = (e) => { for (let p = e.parentElement; p && p !== document.body; p = p.parentElement) {
+      const o = getComputedStyle(p).overflowX; if (o !== 'visible') return true; } return false; };
+  const out = [];
+  const page = document.documentElement.scrollWidth;
+  for (const e of document.querySelectorAll('.bd-main *, .bd-header *')) {
+    const r = e.getBoundingClientRect();
+    if (r.width === 0 || r.right <= limit + 1 || r.width >= page - 1 || clipped(e)) continue;
+    if (e.parentElement && e.parentElement.getBoundingClientRect().right > limit + 1 && !clipped(e.parentElement)
+        && getComputedStyle(e.parentElement).overflowX === 'visible') continue;   // report the outermost one
+    out.push(`${e.tagName.toLowerCase()}.${[...e.classList].join('.')} (${Math.round(r.right)} px): `
+             + (e.textContent || '').trim().slice(0, 50));
+  }
+  return out.slice(0, 3);
+}"""
+
+_FIGURES_JS = """() => [...document.querySelectorAll('article img')].filter(i => i.complete && i.naturalWidth > 0)
+    .map(i => [i.naturalWidth, i.getBoundingClientRect().width])"""
+
+
+def desktop_toggle(page, url: str, problems: list[str]) -> None:
+    """At 1280 px the visible chapter-list button hides the chapter list and shows it again."""
+    page.goto(url, wait_until="load")
+    hidden = "() => document.getElementById('pst-primary-sidebar').classList.contains('pst-sidebar-hidden')"
+    states = []
+    for _ in range(2):
+        page.locator(".primary-toggle:visible").first.click()
+        page.wait_for_timeout(200)
+        states.append(page.evaluate(hidden))
+    if states != [True, False]:
+        problems.append(f"desktop: the chapter-list button did not hide and show the chapter list (hidden: {states})")
+    else:
+        print("  desktop navigation: the chapter-list button hides and shows the chapter list")
+
+
+def phone_checks(browser, base: str, docs: list[str], shots: Path, problems: list[str]) -> None:
+    """At 390 px: navigation with the visible buttons, sideways scrolling, console errors and figure scale."""
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=3)
+    context.route(lambda url: not url.startswith(base), lambda route: route.abort())
+    page = context.new_page()
+    errors: list[str] = []
+    watch_console(page, base, errors)
+
+    # 1. Navigation: open the chapter list, follow a chapter link, open the page contents.
+    page.goto(base + docs[0] + ".html", wait_until="load")
+    try:
+        page.locator(".primary-toggle:visible").first.click(timeout=5_000)
+        page.wait_for_function("() => document.getElementById('pst-primary-sidebar-modal').open", timeout=5_000)
+        link = page.locator("#pst-primary-sidebar-modal nav.bd-docs-nav a.reference.internal:visible").nth(1)
+        target = link.get_attribute("href")
+        link.click(timeout=5_000)
+        page.wait_for_url(lambda url: url.split("#")[0].endswith(target.split("#")[0]), timeout=10_000)
+        page.locator(".secondary-toggle:visible").first.click(timeout=5_000)
+        page.wait_for_function("() => document.getElementById('pst-secondary-sidebar-modal').open", timeout=5_000)
+        entries = page.locator("#pst-secondary-sidebar-modal a.nav-link:visible").count()
+        if entries == 0:
+            problems.append("phone: the page contents opened empty")
+        page.screenshot(path=str(shots / "phone-contents.png"))
+        print(f"  phone navigation: chapter list opened, followed it to {target}, page contents opened "
+              f"({entries} entries)")
+    except Exception as error:  # noqa: BLE001 - any failure here is a navigation failure
+        page.screenshot(path=str(shots / "phone-navigation-failed.png"))
+        problems.append(f"phone navigation at {PHONE['width']} px failed: {str(error).splitlines()[0][:200]}")
+
+    # 2. Every page: sideways scrolling, console errors, figure scale.
+    widest, scales = ("", 0), []
+    for doc in docs:
+        errors.clear()
+        page.goto(base + doc + ".html", wait_until="load")
+        page.wait_for_timeout(300)
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        if width > widest[1]:
+            widest = (doc, width)
+        if width > PHONE["width"]:
+            culprits = page.evaluate(_OVERFLOW_JS, PHONE["width"])
+            problems.append(f"{doc}: scrolls sideways at {PHONE['width']} px (page {width} px wide): {culprits}")
+        if errors:
+            problems.append(f"{doc}: {len(errors)} console errors at {PHONE['width']} px: {errors[:3]}")
+        figures = page.evaluate(_FIGURES_JS)
+        small = [f"{n}->{d:.0f} px" for n, d in figures if d < MIN_FIGURE_SCALE * n - 0.5]
+        if small:
+            problems.append(f"{doc}: {len(small)} of {len(figures)} figures shown below {MIN_FIGURE_SCALE:.0%} of "
+                            f"their drawn width at {PHONE['width']} px (natural->displayed): {small[:4]}")
+        scales += [(d / n, n, d, doc) for n, d in figures]
+        if figures:
+            print(f"  {doc} at {PHONE['width']} px: {width} px wide; figures natural->displayed: "
+                  + ", ".join(f"{n}->{d:.0f}" for n, d in figures))
+        else:
+            print(f"  {doc} at {PHONE['width']} px: {width} px wide")
+        page.screenshot(path=str(shots / f"phone-{doc.split('/')[-1]}.png"))
+    if scales:
+        scale, n, d, doc = min(scales)
+        print(f"  phone: widest page {widest[1]} px ({widest[0]}); {len(scales)} figures, "
+              f"{sum(s < 1 - 1e-3 for s, *_ in scales)} scaled down, smallest scale {scale:.2f} ({n}->{d:.0f} px, {doc})")
+    context.close()
+
+
 def browser_checks(root: Path, site: Path) -> list[str]:
     from playwright.sync_api import sync_playwright
 
@@ -137,6 +265,11 @@ def browser_checks(root: Path, site: Path) -> list[str]:
                 "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                 "--disable-sync", "--no-first-run", "--disable-quic"])
             page = browser.new_page(viewport={"width": 1280, "height": 900})
+            blocked: set[str] = set()
+            page.route(lambda url: not url.startswith(base), lambda route: (
+                blocked.add(urlsplit(route.request.url).netloc), route.abort()))
+            errors: list[str] = []
+            watch_console(page, base, errors)
             failed: list[str] = []
             page.on("requestfailed", lambda r: failed.append(r.url) if r.url.startswith(base) else None)
             page.on("response", lambda r: failed.append(f"{r.url} ({r.status})")
@@ -144,6 +277,7 @@ def browser_checks(root: Path, site: Path) -> list[str]:
             for doc in toc_pages(root):
                 url = base + doc + ".html"
                 failed.clear()
+                errors.clear()
                 response = page.goto(url, wait_until="load")
                 name = doc.split("/")[-1]
                 if response is None or response.status != 200:
@@ -169,9 +303,16 @@ def browser_checks(root: Path, site: Path) -> list[str]:
                 formulas = check_math(page, doc, problems)
                 if failed:
                     problems.append(f"{doc}: failed requests to the site: {failed[:5]}")
+                page.wait_for_timeout(300)   # late errors (deferred scripts, MathJax's last pass)
+                if errors:
+                    problems.append(f"{doc}: {len(errors)} console errors at 1280 px: {errors[:3]}")
                 page.screenshot(path=str(shots / f"{name}.png"), full_page=False)
                 print(f"  {doc}: title ok, {nav_links} navigation links, {len(widths)} figures loaded, "
-                      f"{formulas} formulas typeset")
+                      f"{formulas} formulas typeset, {len(errors)} console errors")
+            desktop_toggle(page, base + toc_pages(root)[1] + ".html", problems)
+            if blocked:
+                print(f"  (requests to other hosts blocked, not checked: {', '.join(sorted(blocked))})")
+            phone_checks(browser, base, toc_pages(root), shots, problems)
             browser.close()
     finally:
         server.shutdown()

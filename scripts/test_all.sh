@@ -18,6 +18,7 @@ stage() {
 stage "unit tests (pytest tests)"          $BIN/python -m pytest tests -q -n 2 --dist loadfile
 stage "notebooks (nbval, smoke mode)"      env AIGC_SMOKE=1 $BIN/python -m pytest book -q -n 2 --dist loadfile \
                                                --nbval-lax --nbval-current-env --durations=0
+stage "reader route (Colab-like venv)"     bash scripts/reader_route.sh   # each chapter alone, see the script
 rm -rf _build
 stage "site build (jupyter-book -W)"       $BIN/jupyter-book build . -W --keep-going
 ensure_chromium() {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Copy MathJax 3 (Apache-2.0) into _static/mathjax, so the site renders formulas without a third-party CDN
+# Copy MathJax 3 (Apache-2.0) into _vendor/mathjax, which the site serves as <site>/mathjax (see _config.yml),
+# so the site renders formulas without a third-party CDN
 # (offline, in classrooms with poor internet, and in CI's headless-browser check).
 # Run once when upgrading MathJax; the copied files are committed. Needs npm.
 set -euo pipefail
@@ -12,7 +13,7 @@ trap 'rm -rf "$TMP"' EXIT
 echo "$SHA1  $TMP/mathjax-$VERSION.tgz" | sha1sum -c -
 tar xzf "$TMP/mathjax-$VERSION.tgz" -C "$TMP"
 SRC="$TMP/package/es5"
-OUT="$ROOT/_static/mathjax"
+OUT="$ROOT/_vendor/mathjax"
 rm -rf "$OUT"
 mkdir -p "$OUT/output/chtml/fonts" "$OUT/input/tex"
 cp "$SRC/tex-mml-chtml.js" "$OUT/"

@@ -1,0 +1,38 @@
+/* Phone navigation for this site's theme versions (sphinx-book-theme 1.3.0 on pydata-sphinx-theme 0.17.1).
+ *
+ * pydata-sphinx-theme issue #2451: since 0.17.0 each page has two buttons of class `primary-toggle` (chapter
+ * list) and two of class `secondary-toggle` (page contents): a hidden one in the theme's top bar and the visible
+ * one of sphinx-book-theme. The themes wire up only the first of each (document.querySelector), so on a phone
+ * the visible buttons did nothing. This forwards a click on any other button of the class to the wired one,
+ * which opens the sidebar as a dialog on narrow screens and (sphinx-book-theme) hides the chapter list on wide
+ * ones. Remove this file when the themes are fixed; scripts/check_site.py tests the buttons at 390 px.
+ */
+document.addEventListener("DOMContentLoaded", () => {
+  for (const selector of [".primary-toggle", ".secondary-toggle"]) {
+    const buttons = document.querySelectorAll(selector);
+    const wired = buttons[0];
+    buttons.forEach((button) => {
+      if (button === wired) return;
+      button.addEventListener("click", (event) => {
+        event.preventDefault();
+        event.stopPropagation();
+        wired.click();
+      });
+    });
+  }
+});
+
+/* Figures at phone width: a figure squeezed into a 360 px column loses its labels (a 1272 px plot would be
+ * shown at 28 %). Keep every output image at MIN_SCALE of its drawn width or more; a wider one then scrolls
+ * inside its own output box (course.css), not the page. MIN_SCALE is explained in scripts/check_site.py
+ * (MIN_FIGURE_SCALE), which checks the result. */
+const MIN_SCALE = 0.7;
+function keepFigureLegible(img) {
+  if (img.naturalWidth > 0) img.style.minWidth = `${Math.round(img.naturalWidth * MIN_SCALE)}px`;
+}
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("article .cell_output img").forEach((img) => {
+    if (img.complete) keepFigureLegible(img);
+    else img.addEventListener("load", () => keepFigureLegible(img), { once: true });
+  });
+});
