@@ -182,9 +182,10 @@ def beam_search(next_log_probs: NextLogProbs, prompt: torch.Tensor | list[int], 
             break
         alive = torch.cat([alive[keep_rows], torch.tensor(keep_tokens)[:, None]], dim=1)
         alive_lp = torch.tensor(keep_lp, dtype=torch.float64)
-        if early_stopping and len(finished) >= beam_width:
-            break
-        if step == max_new_tokens - 1:
+        if step == max_new_tokens - 1:        # the last step: live prefixes are finished too
             for tokens, lp in zip(alive, alive_lp.tolist()):
                 finish(tokens, lp)
+            break
+        if early_stopping and len(finished) >= beam_width:
+            break
     return sorted(finished, key=lambda h: h.score, reverse=True)

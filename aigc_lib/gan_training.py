@@ -264,6 +264,9 @@ class WGANGPTask(_PairTask):
                 "G": torch.optim.Adam(self.generator.parameters(), lr=self.lr, betas=self.betas)}
 
     def optimizer_schedule(self, step: int) -> list[str]:
+        # The Trainer asks for the schedule at the start of every step: critic step k of this step uses
+        # chunk k, also when fit() runs again after an interrupted step (the counter is not left half-way).
+        self._critic_calls = 0
         return ["D"] * self.n_critic + ["G"]
 
     def _chunk(self, x: torch.Tensor | None, k: int) -> torch.Tensor | None:
