@@ -50,6 +50,11 @@ class TensorBatches:
         self.epoch, self.index = 0, 0
         self.rank, self.world_size = 0, 1
 
+    @property
+    def endless(self) -> bool:
+        """True when iterating never ends (``repeat=True``)."""
+        return self.repeat
+
     def __len__(self) -> int:
         """Batches per epoch."""
         return self.n // self.batch_size if self.repeat else -(-self.n // self.batch_size)
@@ -126,6 +131,11 @@ class RandomWindows:
         self.num_batches = num_batches
         self.counter = 0
         self.rank, self.world_size = 0, 1
+
+    @property
+    def endless(self) -> bool:
+        """True when iterating never ends (``num_batches=None``)."""
+        return self.num_batches is None
 
     def shard(self, rank: int, world_size: int) -> None:
         """Give this process its share of every batch (used by the Trainer under DDP)."""
