@@ -535,6 +535,10 @@ class Trainer:
                           f"resume=False):\n{e}") from e
             if self.dist.is_main:
                 print(f"Resumed from {path} at step {self.step}.", file=sys.stderr)
+        elif path is not None and self.step < self.max_steps:
+            # A checkpoint of the starting point: a run interrupted before its first periodic checkpoint
+            # (or in the middle of a step) then resumes exactly too, never from a half-done step.
+            self.save(train_data)
 
         step_module: nn.Module = task
         ddp: nn.parallel.DistributedDataParallel | None = None
