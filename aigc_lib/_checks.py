@@ -55,7 +55,8 @@ def check_int(value: Any, name: str, min: int | None = None, max: int | None = N
             raise TypeError(f"{name} must be {expected}, got {_shown(value)}") from None
     value = int(value)
     if (min is not None and value < min) or (max is not None and value > max):
-        raise ValueError(f"{name} must be {expected}, got {value}")
+        in_range = _bounds(min, max).strip() + (" or None" if allow_none else "") + note
+        raise ValueError(f"{name} must be {in_range}, got {value}")
     return value
 
 
@@ -74,10 +75,10 @@ def check_float(value: Any, name: str, min: float | None = None, max: float | No
     value = float(value)
     if math.isnan(value) or (math.isinf(value) and not allow_inf):
         raise ValueError(f"{name} must be {expected}, got {value}")
-    if min is not None and (value < min or (min_open and value == min)):
-        raise ValueError(f"{name} must be {expected}, got {value:g}")
-    if max is not None and (value > max or (max_open and value == max)):
-        raise ValueError(f"{name} must be {expected}, got {value:g}")
+    if (min is not None and (value < min or (min_open and value == min))) or (
+            max is not None and (value > max or (max_open and value == max))):
+        in_range = _bounds(min, max, min_open, max_open).strip() + (" or None" if allow_none else "") + note
+        raise ValueError(f"{name} must be {in_range}, got {value:g}")
     return value
 
 

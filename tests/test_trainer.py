@@ -316,11 +316,11 @@ def test_ddp_with_two_cpu_processes_matches_single_process(tmp_path):
 
 
 @pytest.mark.parametrize("bad, message", [
-    (dict(eval_every=-5), r"eval_every must be an integer >= 0 \(0: only at the end\), got -5"),
-    (dict(checkpoint_every=-5), r"checkpoint_every must be an integer >= 0 \(0: only at the end\), got -5"),
-    (dict(eval_batches=0), r"eval_batches must be an integer >= 1 or None .*, got 0"),
-    (dict(warmup_steps=-1), "warmup_steps must be an integer >= 0, got -1"),
-    (dict(min_lr_ratio=1.5), r"min_lr_ratio must be a finite number in \[0, 1\], got 1.5"),
+    (dict(eval_every=-5), r"eval_every must be >= 0 \(0: only at the end\), got -5"),
+    (dict(checkpoint_every=-5), r"checkpoint_every must be >= 0 \(0: only at the end\), got -5"),
+    (dict(eval_batches=0), r"eval_batches must be >= 1 or None .*, got 0"),
+    (dict(warmup_steps=-1), "warmup_steps must be >= 0, got -1"),
+    (dict(min_lr_ratio=1.5), r"min_lr_ratio must be in \[0, 1\], got 1.5"),
 ])
 def test_out_of_range_periods_are_rejected(bad, message):
     """A negative period used to run silently as its absolute value (Python's step % -n)."""
