@@ -123,11 +123,11 @@ def check_tensor(x: Any, name: str, ndim: int | tuple[int, ...] | None = None, k
             want = " or ".join(str(d) for d in dims)
             raise ValueError(f"{name} must have {want} dimension(s){hint}, got shape {tuple(x.shape)}")
     if kind == "float" and not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+        raise TypeError(f"{name} must be a floating-point tensor{hint}, got dtype {x.dtype}")
     if kind == "int" and (x.is_floating_point() or x.is_complex() or x.dtype == torch.bool):
-        raise TypeError(f"{name} must be an integer tensor (e.g. torch.long), got dtype {x.dtype}")
+        raise TypeError(f"{name} must be an integer tensor{hint} (e.g. torch.long), got dtype {x.dtype}")
     if kind == "bool" and x.dtype != torch.bool:
-        raise TypeError(f"{name} must be a bool tensor, got dtype {x.dtype}")
+        raise TypeError(f"{name} must be a bool tensor{hint}, got dtype {x.dtype}")
     return x
 
 
