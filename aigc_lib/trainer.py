@@ -111,6 +111,9 @@ class TrainerConfig:
         self.clip_grad_norm = check_float(self.clip_grad_norm, "clip_grad_norm", min=0, min_open=True,
                                           allow_none=True)
         check_choice(self.precision, "precision", ("auto", "bf16", "fp32"))
+        if not callable(self.lr_schedule) and not isinstance(self.lr_schedule, str):
+            raise TypeError(f"lr_schedule must be 'constant', 'cosine' or a function step -> multiplier, "
+                            f"got {self.lr_schedule!r}")
         if not callable(self.lr_schedule):
             check_choice(self.lr_schedule, "lr_schedule", ("constant", "cosine"))
         self.log_every = check_int(self.log_every, "log_every", min=1)
