@@ -375,6 +375,7 @@ class MultiHeadAttention(nn.Module):
         if self.cross:
             if context is None:
                 raise ValueError("cross-attention needs context (B, T_k, C)")
+            check_tensor(context, "context", kind="float", shape_hint=f"({x.shape[0]}, T_k, {self.d_model})")
             if cache is not None:
                 raise ValueError("KVCache is for self-attention; cross-attention keys come from context")
             if context.ndim != 3 or context.shape[0] != x.shape[0] or context.shape[-1] != self.d_model:

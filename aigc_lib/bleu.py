@@ -127,7 +127,11 @@ def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str] | Sequence[
     if bad is not None:
         raise TypeError(f"corpus_bleu takes hypotheses as strings, got {type(bad).__name__} {bad!r}; "
                         f"use corpus_bleu_stats and bleu_from_stats for token lists")
-    refs = [[r] if isinstance(r, str) else list(r) for r in references]
+    refs = []
+    for r in references:
+        if not isinstance(r, (str, list, tuple)):
+            raise TypeError(f"each entry of references must be a string or a non-empty list of strings, got {r!r}")
+        refs.append([r] if isinstance(r, str) else list(r))
     for rs in refs:
         if not rs or not all(isinstance(r, str) for r in rs):
             raise TypeError(f"each entry of references must be a string or a non-empty list of strings, got {rs!r}")

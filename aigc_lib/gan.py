@@ -128,7 +128,7 @@ class MLPGANConfig:
         for name in ("latent_dim", "hidden_dim", "n_hidden"):
             setattr(self, name, check_int(getattr(self, name), name, min=1))
         self.n_classes = check_int(self.n_classes, "n_classes", min=0, note=" (0: unconditional)")
-        self.d_dropout = check_float(self.d_dropout, "d_dropout", min=0.0, max=1.0, max_open=True)
+        check_float(self.d_dropout, "d_dropout", min=0.0, max=1.0, max_open=True)
 
     @property
     def data_dim(self) -> int:

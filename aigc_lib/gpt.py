@@ -83,14 +83,14 @@ class GPTConfig:
             setattr(self, name, check_int(getattr(self, name), name, min=1))
         for name in ("bias", "tie_weights", "fast_attention", "scaled_residual_init"):
             check_bool(getattr(self, name), name)
-        self.layer_norm_eps = check_float(self.layer_norm_eps, "layer_norm_eps", min=0.0, min_open=True)
-        self.init_std = check_float(self.init_std, "init_std", min=0.0)
+        check_float(self.layer_norm_eps, "layer_norm_eps", min=0.0, min_open=True)
+        check_float(self.init_std, "init_std", min=0.0)
         if self.n_embd % self.n_head != 0:
             raise ValueError(f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}: "
                              f"each head needs n_embd / n_head channels")
         if self.activation not in GPT_ACTIVATIONS:
             raise ValueError(f"activation must be one of {GPT_ACTIVATIONS}, got {self.activation!r}")
-        self.dropout = check_float(self.dropout, "dropout", min=0.0, max=1.0, max_open=True)
+        check_float(self.dropout, "dropout", min=0.0, max=1.0, max_open=True)
 
     def block_config(self) -> BlockConfig:
         return BlockConfig(
@@ -365,5 +365,8 @@ class LanguageModelTask(Task):
         return torch.optim.AdamW(groups, lr=self.lr, betas=self.betas, **kwargs)
 
     def training_loss(self, batch, optimizer_name: str = "main") -> torch.Tensor:
+        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+            raise TypeError(f"LanguageModelTask expects batches (x, y) of (B, T) token ids (as RandomWindows "
+                            f"yields them), got {type(batch).__name__}")
         x, y = batch
         return self.model.loss(x, y)

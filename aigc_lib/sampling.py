@@ -89,12 +89,12 @@ class SamplingConfig:
     repetition_penalty: float = 1.0
 
     def __post_init__(self) -> None:
-        self.temperature = _check_temperature(self.temperature)
+        _check_temperature(self.temperature)
         if self.top_k is not None:
-            self.top_k = _check_top_k(self.top_k)
+            _check_top_k(self.top_k)
         if self.top_p is not None:
-            self.top_p = _check_top_p(self.top_p)
-        self.repetition_penalty = _check_penalty(self.repetition_penalty)
+            _check_top_p(self.top_p)
+        _check_penalty(self.repetition_penalty)
 
     @property
     def greedy(self) -> bool:

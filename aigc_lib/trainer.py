@@ -108,7 +108,7 @@ class TrainerConfig:
     def __post_init__(self) -> None:
         self.max_steps = check_int(self.max_steps, "max_steps", min=0)
         self.grad_accum_steps = check_int(self.grad_accum_steps, "grad_accum_steps", min=1)
-        self.clip_grad_norm = check_float(self.clip_grad_norm, "clip_grad_norm", min=0, min_open=True,
+        check_float(self.clip_grad_norm, "clip_grad_norm", min=0, min_open=True,
                                           allow_none=True)
         check_choice(self.precision, "precision", ("auto", "bf16", "fp32"))
         if not callable(self.lr_schedule) and not isinstance(self.lr_schedule, str):
@@ -124,8 +124,8 @@ class TrainerConfig:
         self.eval_batches = check_int(self.eval_batches, "eval_batches", min=1, allow_none=True,
                                       note=" (None: the whole validation set)")
         self.warmup_steps = check_int(self.warmup_steps, "warmup_steps", min=0)
-        self.min_lr_ratio = check_float(self.min_lr_ratio, "min_lr_ratio", min=0.0, max=1.0)
-        self.plot_every_s = check_float(self.plot_every_s, "plot_every_s", min=0.0)
+        check_float(self.min_lr_ratio, "min_lr_ratio", min=0.0, max=1.0)
+        check_float(self.plot_every_s, "plot_every_s", min=0.0)
         check_bool(self.compile, "compile")
         check_bool(self.progress, "progress")
         check_bool(self.resume, "resume")

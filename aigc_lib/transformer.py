@@ -68,9 +68,9 @@ class BlockConfig:
         self.d_model = check_int(self.d_model, "d_model", min=1)
         self.n_heads = check_int(self.n_heads, "n_heads", min=1)
         self.d_ff = check_int(self.d_ff, "d_ff", min=1, allow_none=True)
-        self.dropout = check_float(self.dropout, "dropout", min=0.0, max=1.0, max_open=True)
+        check_float(self.dropout, "dropout", min=0.0, max=1.0, max_open=True)
         self.max_len = check_int(self.max_len, "max_len", min=1)
-        self.layer_norm_eps = check_float(self.layer_norm_eps, "layer_norm_eps", min=0.0, min_open=True)
+        check_float(self.layer_norm_eps, "layer_norm_eps", min=0.0, min_open=True)
         for name in ("norm_first", "bias", "cross_attention", "rope", "fast_attention"):
             check_bool(getattr(self, name), name)
         if self.d_model % self.n_heads != 0:
@@ -253,7 +253,7 @@ class Seq2SeqConfig:
             setattr(self, name, check_int(getattr(self, name), name, min=1))
         self.d_ff = check_int(self.d_ff, "d_ff", min=1, allow_none=True)
         self.pad_id = check_int(self.pad_id, "pad_id")
-        self.dropout = check_float(self.dropout, "dropout", min=0.0, max=1.0, max_open=True)
+        check_float(self.dropout, "dropout", min=0.0, max=1.0, max_open=True)
         check_bool(self.norm_first, "norm_first")
         check_bool(self.tie_output, "tie_output")
         if not 0 <= self.pad_id < min(self.src_vocab, self.tgt_vocab):
@@ -287,6 +287,8 @@ class Seq2SeqTransformer(nn.Module):
 
     def __init__(self, config: Seq2SeqConfig) -> None:
         super().__init__()
+        if not isinstance(config, Seq2SeqConfig):
+            raise TypeError(f"config must be a Seq2SeqConfig, got {type(config).__name__}")
         c = self.config = config
         self.src_embed = nn.Embedding(c.src_vocab, c.d_model)
         self.tgt_embed = nn.Embedding(c.tgt_vocab, c.d_model)
@@ -403,6 +405,8 @@ class Seq2SeqTask(Task):
                                  weight_decay=self.weight_decay)
 
     def _logits_and_targets(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+            raise TypeError(f"Seq2SeqTask expects batches (src (B, S), tgt (B, T+1)), got {type(batch).__name__}")
         pad = self.model.config.pad_id
         src, tgt = (trim_padding(t, pad) for t in batch)
         logits = self.model(src, tgt[:, :-1])
