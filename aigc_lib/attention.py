@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._checks import check_bool, check_float, check_int, check_tensor
 from .linear import Linear
 from .positional import RotaryEmbedding
 
@@ -41,8 +42,9 @@ def causal_mask(t_q: int, t_k: int | None = None, device: torch.device | str | N
     (``F.scaled_dot_product_attention(is_causal=True)`` aligns the triangle
     top-left instead, which only agrees when ``T_q == T_k``.)
     """
-    t_k = t_q if t_k is None else t_k
-    if t_q < 0 or t_k < t_q:
+    t_q = check_int(t_q, "t_q", min=0)
+    t_k = t_q if t_k is None else check_int(t_k, "t_k", min=0)
+    if t_k < t_q:
         raise ValueError(f"causal_mask needs 0 <= T_q <= T_k, got T_q={t_q}, T_k={t_k}")
     q_pos = torch.arange(t_k - t_q, t_k, device=device)[:, None]
     k_pos = torch.arange(t_k, device=device)[None, :]
@@ -62,6 +64,9 @@ def padding_mask(x: torch.Tensor, max_len: int | None = None, pad_id: int | None
     :class:`MultiHeadAttention`, which inserts the head dimension, or use
     ``mask[:, None]``.
     """
+    check_tensor(x, "x", shape_hint="(lengths (B,), token ids (B, T_k) or a bool padding tensor (B, T_k))")
+    max_len = check_int(max_len, "max_len", min=0, allow_none=True)
+    pad_id = check_int(pad_id, "pad_id", allow_none=True)
     if x.dtype == torch.bool:
         if x.ndim != 2:
             raise ValueError(f"a boolean padding tensor must be (B, T_k), got shape {tuple(x.shape)}")
@@ -96,6 +101,8 @@ def _check_mask(mask: torch.Tensor, scores_shape: torch.Size) -> None:
 
 
 def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        check_tensor(t, name, kind="float", shape_hint="(..., T, d)")
     if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
         raise ValueError(f"q, k, v need at least 2 dims (..., T, d), got {tuple(q.shape)}, "
                          f"{tuple(k.shape)}, {tuple(v.shape)}")
@@ -133,7 +140,8 @@ def scaled_dot_product_attention(
         (whose output is then zero).
     """
     _check_qkv(q, k, v)
-    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    dropout_p = check_float(dropout_p, "dropout_p", min=0.0, max=1.0)
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else check_float(scale, "scale")
     scores = (q @ k.transpose(-2, -1)) * scale                           # (..., T_q, T_k)
     if mask is not None:
         _check_mask(mask, scores.shape)
@@ -164,6 +172,8 @@ def fast_scaled_dot_product_attention(
     aligned). Fully masked rows give zeros, as on the readable path.
     """
     _check_qkv(q, k, v)
+    dropout_p = check_float(dropout_p, "dropout_p", min=0.0, max=1.0)
+    check_bool(is_causal, "is_causal")
     t_q, t_k = q.shape[-2], k.shape[-2]
     scores_shape = torch.Size((*torch.broadcast_shapes(q.shape[:-2], k.shape[:-2]), t_q, t_k))
     if mask is not None:
@@ -207,8 +217,7 @@ class KVCache:
     """
 
     def __init__(self, capacity: int | None = None) -> None:
-        if capacity is not None and capacity <= 0:
-            raise ValueError(f"capacity must be a positive number of positions or None, got {capacity}")
+        capacity = check_int(capacity, "capacity", min=1, allow_none=True, note=" (positions)")
         self.capacity = capacity
         self._k: torch.Tensor | None = None
         self._v: torch.Tensor | None = None
@@ -230,6 +239,8 @@ class KVCache:
 
     def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Add the new ``(B, H, T_new, d_head)`` keys and values; return all of them."""
+        check_tensor(k, "k", shape_hint="(B, H, T_new, d_head)")
+        check_tensor(v, "v", shape_hint="(B, H, T_new, d_head)")
         if k.ndim != 4 or k.shape != v.shape:
             raise ValueError(f"keys and values must both be (B, H, T_new, d_head), got {tuple(k.shape)} "
                              f"and {tuple(v.shape)}")
@@ -256,6 +267,7 @@ class KVCache:
 
     def crop(self, length: int) -> None:
         """Keep only the first ``length`` positions (drop the rest, e.g. rejected draft tokens)."""
+        length = check_int(length, "length")
         if not 0 <= length <= self._len:
             raise ValueError(f"can crop to 0..{self._len} positions, got {length}")
         if self.capacity is None and self._k is not None:
@@ -264,7 +276,10 @@ class KVCache:
 
     def reorder(self, index: torch.Tensor) -> None:
         """Keep batch rows ``index`` (e.g. the surviving beams of a beam search)."""
+        check_tensor(index, "index", ndim=1, kind="int", shape_hint="(surviving rows,)")
         if self._k is not None:
+            if index.numel() and (int(index.min()) < 0 or int(index.max()) >= self._k.shape[0]):
+                raise IndexError(f"index must hold batch rows in 0..{self._k.shape[0] - 1}, got {index.tolist()}")
             self._k, self._v = self._k[index], self._v[index]
 
 
@@ -298,8 +313,10 @@ class MultiHeadAttention(nn.Module):
     def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, bias: bool = True, cross: bool = False,
                  rope: bool = False, max_len: int = 2048, fast: bool = True) -> None:
         super().__init__()
-        if d_model <= 0 or n_heads <= 0:
-            raise ValueError(f"d_model and n_heads must be positive, got {d_model} and {n_heads}")
+        d_model = check_int(d_model, "d_model", min=1)
+        n_heads = check_int(n_heads, "n_heads", min=1)
+        dropout = check_float(dropout, "dropout", min=0.0, max=1.0, max_open=True)
+        max_len = check_int(max_len, "max_len", min=1)
         if d_model % n_heads != 0:
             raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
         if cross and rope:
@@ -352,11 +369,13 @@ class MultiHeadAttention(nn.Module):
         Returns:
             ``(out (B, T_q, C), weights or None)``.
         """
+        check_tensor(x, "x", kind="float", shape_hint=f"(B, T, {self.d_model})")
         if x.ndim != 3 or x.shape[-1] != self.d_model:
             raise ValueError(f"x must be (B, T, {self.d_model}), got {tuple(x.shape)}")
         if self.cross:
             if context is None:
                 raise ValueError("cross-attention needs context (B, T_k, C)")
+            check_tensor(context, "context", kind="float", shape_hint=f"({x.shape[0]}, T_k, {self.d_model})")
             if cache is not None:
                 raise ValueError("KVCache is for self-attention; cross-attention keys come from context")
             if context.ndim != 3 or context.shape[0] != x.shape[0] or context.shape[-1] != self.d_model:
@@ -373,6 +392,16 @@ class MultiHeadAttention(nn.Module):
         if cache is not None:
             k, v = cache.append(k, v)
         if mask is not None:
+            check_tensor(mask, "mask", kind="bool", shape_hint="(True = may attend)")
+            if mask.ndim == 2 and x.shape[0] > 1 and mask.shape[0] == x.shape[0] == q.shape[-2]:
+                # A PyTorch key_padding_mask (B, T_k), True = padding, has the same shape as a (T_q, T_k)
+                # attention mask when B == T_q: it would be read the other way round, silently.
+                raise ValueError(
+                    f"mask of shape {tuple(mask.shape)} is ambiguous because the batch size equals the number of "
+                    f"queries ({x.shape[0]}): a 2-D mask is read as (T_q, T_k) with True = may attend, but it could "
+                    f"also be a (B, T_k) key-padding mask. Expected mask[None] (an attention mask shared by every "
+                    f"example, (1, T_q, T_k)), or padding_mask(key_padding_mask) for a PyTorch-style padding "
+                    f"mask (True = padding), which gives (B, 1, T_k)")
             if mask.ndim not in (2, 3, 4):
                 raise ValueError(f"mask must be (T_q, T_k), (B, 1 or T_q, T_k) or (B, H, T_q, T_k), "
                                  f"got shape {tuple(mask.shape)}")

@@ -16,6 +16,8 @@ from typing import Callable
 
 import torch
 
+from ._checks import check_bool, check_float, check_int
+
 NextLogProbs = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -26,6 +28,8 @@ def length_penalty(length: int, alpha: float) -> float:
     ``alpha = 0`` ranks by plain log-probability (which favours short outputs),
     larger ``alpha`` favours longer ones.
     """
+    length = check_int(length, "length", min=0)
+    alpha = check_float(alpha, "alpha")
     return ((5.0 + length) / 6.0) ** alpha
 
 
@@ -45,9 +49,20 @@ class Hypothesis:
 
 
 def _check_log_probs(out: torch.Tensor, n: int) -> torch.Tensor:
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"next_log_probs must return a tensor (N={n}, V) of log-probabilities, "
+                        f"got {type(out).__name__}")
+    if not out.is_floating_point():
+        raise TypeError(f"next_log_probs must return floating-point log-probabilities, got dtype {out.dtype}")
     if out.ndim != 2 or out.shape[0] != n:
         raise ValueError(f"next_log_probs must return (N={n}, V) log-probabilities, got shape {tuple(out.shape)}")
     return out
+
+
+def _check_callable(fn: object) -> None:
+    if not callable(fn):
+        raise TypeError(f"next_log_probs must be a function prefixes (N, t) -> log-probabilities (N, V), "
+                        f"got {type(fn).__name__}")
 
 
 def _check_eos(eos_id: int | None, vocab: int) -> None:
@@ -62,7 +77,12 @@ def _check_token_dtype(prompt: torch.Tensor) -> None:
 
 
 def _as_prompt(prompt: torch.Tensor | list[int]) -> torch.Tensor:
-    prompt = torch.as_tensor(prompt)
+    if not isinstance(prompt, (torch.Tensor, list, tuple)):
+        raise TypeError(f"prompt must be a 1-D sequence of token ids (a list or tensor), got {type(prompt).__name__}")
+    try:
+        prompt = torch.as_tensor(prompt)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"prompt must be a 1-D sequence of integer token ids, got {prompt!r}") from None
     if prompt.ndim != 1 or prompt.numel() == 0:
         raise ValueError(f"prompt must be a non-empty 1-D sequence of token ids, got shape {tuple(prompt.shape)}")
     _check_token_dtype(prompt)
@@ -84,12 +104,16 @@ def greedy_decode(next_log_probs: NextLogProbs, prompt: torch.Tensor, max_new_to
     Returns:
         ``(N, t0 + n_new)`` tokens, prompt included.
     """
+    _check_callable(next_log_probs)
+    if not isinstance(prompt, torch.Tensor):
+        raise TypeError(f"prompt must be a tensor of token ids (N, t0) or (t0,), got {type(prompt).__name__}")
+    max_new_tokens = check_int(max_new_tokens, "max_new_tokens", min=0)
+    eos_id = check_int(eos_id, "eos_id", min=0, allow_none=True)
+    pad_id = check_int(pad_id, "pad_id", min=0, allow_none=True)
     single = prompt.ndim == 1
     seq = prompt[None] if single else prompt
     if seq.ndim != 2 or seq.shape[1] == 0:
         raise ValueError(f"prompt must be (N, t0) or (t0,) with t0 >= 1, got shape {tuple(prompt.shape)}")
-    if max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
     _check_token_dtype(seq)
     seq = seq.long()
     fill = eos_id if pad_id is None else pad_id
@@ -97,6 +121,9 @@ def greedy_decode(next_log_probs: NextLogProbs, prompt: torch.Tensor, max_new_to
     for _ in range(max_new_tokens):
         out = _check_log_probs(next_log_probs(seq), seq.shape[0])
         _check_eos(eos_id, out.shape[1])
+        if bool(torch.isnan(out).any()):     # argmax would pick the NaN: a silent wrong token
+            raise ValueError("next_log_probs returned NaN log-probabilities: expected finite numbers (or -inf); "
+                             "the model's output is not usable")
         nxt = out.argmax(dim=-1)
         if eos_id is not None:
             nxt = torch.where(done, torch.full_like(nxt, fill), nxt)
@@ -138,10 +165,12 @@ def beam_search(next_log_probs: NextLogProbs, prompt: torch.Tensor | list[int], 
     Returns:
         Finished hypotheses, best first.
     """
-    if beam_width < 1:
-        raise ValueError(f"beam_width must be >= 1, got {beam_width}")
-    if max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    _check_callable(next_log_probs)
+    beam_width = check_int(beam_width, "beam_width", min=1)
+    max_new_tokens = check_int(max_new_tokens, "max_new_tokens", min=1)
+    eos_id = check_int(eos_id, "eos_id", min=0, allow_none=True)
+    alpha = check_float(alpha, "alpha")
+    check_bool(early_stopping, "early_stopping")
     prompt = _as_prompt(prompt)
     device, prompt = prompt.device, prompt.cpu()
     alive = prompt[None]                                    # (n_alive, t)
@@ -182,9 +211,10 @@ def beam_search(next_log_probs: NextLogProbs, prompt: torch.Tensor | list[int], 
             break
         alive = torch.cat([alive[keep_rows], torch.tensor(keep_tokens)[:, None]], dim=1)
         alive_lp = torch.tensor(keep_lp, dtype=torch.float64)
-        if early_stopping and len(finished) >= beam_width:
-            break
-        if step == max_new_tokens - 1:
+        if step == max_new_tokens - 1:        # the last step: live prefixes are finished too
             for tokens, lp in zip(alive, alive_lp.tolist()):
                 finish(tokens, lp)
+            break
+        if early_stopping and len(finished) >= beam_width:
+            break
     return sorted(finished, key=lambda h: h.score, reverse=True)

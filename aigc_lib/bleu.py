@@ -18,11 +18,16 @@ import math
 from collections import Counter
 from typing import Callable, Sequence
 
+from ._checks import check_choice, check_int
+
 Tokens = Sequence[str]
 
 
 def ngrams(tokens: Tokens, n: int) -> Counter:
     """Counts of the n-grams (as tuples) of ``tokens``."""
+    n = check_int(n, "n", min=1)
+    if isinstance(tokens, str):
+        raise TypeError(f"tokens must be a list of tokens, e.g. ['the', 'cat'], got the string {tokens[:40]!r}")
     return Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
 
 
@@ -34,8 +39,13 @@ def corpus_bleu_stats(hypotheses: Sequence[Tokens], references: Sequence[Sequenc
         hypotheses: one token list per sentence.
         references: for each sentence, a list of reference token lists.
     """
-    if max_n < 1:
-        raise ValueError(f"max_n must be >= 1, got {max_n}")
+    max_n = check_int(max_n, "max_n", min=1)
+    for name, seq in (("hypotheses", hypotheses), ("references", references)):
+        if isinstance(seq, (str, bytes)) or not hasattr(seq, "__len__"):
+            raise TypeError(f"{name} must be a list with one entry per sentence, got {type(seq).__name__}")
+    if len(hypotheses) == 0:
+        raise ValueError("hypotheses must not be empty: expected at least one sentence (BLEU of an empty "
+                         "corpus is undefined)")
     if len(hypotheses) != len(references):
         raise ValueError(f"got {len(hypotheses)} hypotheses but {len(references)} reference lists")
     correct, total = [0] * max_n, [0] * max_n
@@ -62,8 +72,19 @@ def corpus_bleu_stats(hypotheses: Sequence[Tokens], references: Sequence[Sequenc
 def bleu_from_stats(correct: list[int], total: list[int], sys_len: int, ref_len: int,
                     smooth: str = "exp") -> float:
     """BLEU in 0..100 from :func:`corpus_bleu_stats`."""
-    if smooth not in {"exp", "none"}:
-        raise ValueError(f"smooth must be 'exp' or 'none', got {smooth!r}")
+    check_choice(smooth, "smooth", ("exp", "none"))
+    if not isinstance(correct, (list, tuple)) or not isinstance(total, (list, tuple)) or len(correct) != len(total) \
+            or not correct:
+        raise ValueError(f"correct and total must be lists of equal, non-zero length (one count per n-gram order), "
+                         f"got {correct!r} and {total!r}")
+    for name, v in (("sys_len", sys_len), ("ref_len", ref_len)):
+        check_int(v, name, min=0)
+    for c, t in zip(correct, total):
+        check_int(c, "correct[n]", min=0)
+        check_int(t, "total[n]", min=0)
+        if c > t:
+            raise ValueError(f"correct must not exceed total for any n-gram order, got correct={correct}, "
+                             f"total={total}")
     if not any(correct):
         return 0.0
     bp = 1.0 if sys_len >= ref_len else (math.exp(1 - ref_len / sys_len) if sys_len > 0 else 0.0)
@@ -96,11 +117,23 @@ def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str] | Sequence[
         if isinstance(seq, str):
             raise TypeError(f"{name} must be a list of strings, one per sentence, got a single string {seq[:40]!r}; "
                             f"wrap one sentence in a list")
+    if not callable(tokenize):
+        raise TypeError(f"tokenize must be a function str -> tokens (e.g. str.split), got {type(tokenize).__name__}")
     hypotheses = list(hypotheses)
+    if not hypotheses:
+        raise ValueError("hypotheses must not be empty: expected at least one sentence (BLEU of an empty "
+                         "corpus is undefined)")
     bad = next((h for h in hypotheses if not isinstance(h, str)), None)
     if bad is not None:
         raise TypeError(f"corpus_bleu takes hypotheses as strings, got {type(bad).__name__} {bad!r}; "
                         f"use corpus_bleu_stats and bleu_from_stats for token lists")
-    refs = [[r] if isinstance(r, str) else list(r) for r in references]
+    refs = []
+    for r in references:
+        if not isinstance(r, (str, list, tuple)):
+            raise TypeError(f"each entry of references must be a string or a non-empty list of strings, got {r!r}")
+        refs.append([r] if isinstance(r, str) else list(r))
+    for rs in refs:
+        if not rs or not all(isinstance(r, str) for r in rs):
+            raise TypeError(f"each entry of references must be a string or a non-empty list of strings, got {rs!r}")
     stats = corpus_bleu_stats([tokenize(h) for h in hypotheses], [[tokenize(r) for r in rs] for rs in refs], max_n)
     return bleu_from_stats(*stats, smooth=smooth)

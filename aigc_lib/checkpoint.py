@@ -6,12 +6,23 @@ POSIX and Windows). A run killed half-way through a write therefore leaves
 the previous checkpoint intact. Checkpoints hold only tensors and plain
 Python values, so they load with ``torch.load(..., weights_only=True)``,
 which cannot execute code hidden in a file.
+
+Each checkpoint stores the SHA-256 of all its bytes (under ``"sha256"``,
+computed while that entry holds a placeholder); :func:`load_checkpoint`
+recomputes it, so an empty, truncated, garbage or
+bit-flipped file raises :class:`CheckpointError` instead of resuming a
+damaged run. Temporary files of a killed write are deleted at the next save
+or load. :func:`acquire_lock` keeps two runs out of one checkpoint folder.
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import random
+import socket
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +30,69 @@ import numpy as np
 import torch
 
 
-def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> Path:
-    """Write ``state`` to ``path`` atomically and return the path."""
+#: Key under which :func:`save_checkpoint` stores the SHA-256 of the file.
+CHECKSUM_KEY = "sha256"
+LOCK_NAME = ".lock"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file is damaged, not a checkpoint, or its folder cannot be used; the message names the file."""
+
+
+#: Written in place of the checksum while the file's SHA-256 is computed (64 characters, like the digest).
+_PLACEHOLDER = "sha256-placeholder:".ljust(64, "#")
+
+
+def _file_digest(data: bytes, stored: str) -> str:
+    """SHA-256 of a checkpoint's bytes with its stored digest put back to the placeholder."""
+    return hashlib.sha256(data.replace(stored.encode(), _PLACEHOLDER.encode(), 1)).hexdigest()
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
+def remove_stale_temp_files(path: str | os.PathLike) -> list[Path]:
+    """Delete temporary files left next to ``path`` by a write that was killed; return them."""
     path = Path(path)
+    removed = []
+    if path.parent.is_dir():
+        for tmp in path.parent.glob(_temp_prefix(path) + "*.tmp"):
+            try:
+                tmp.unlink()
+                removed.append(tmp)
+            except FileNotFoundError:
+                pass
+    return removed
+
+
+def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write ``state`` to ``path`` atomically, with a SHA-256 checksum, and return the path.
+
+    Temporary files of earlier writes that were killed are removed first.
+    """
+    if not isinstance(state, dict):
+        raise TypeError(f"state must be a dict, got {type(state).__name__}")
+    if not isinstance(path, (str, os.PathLike)) or str(path) == "":
+        raise TypeError(f"path must be a non-empty str or os.PathLike, got {path!r}")
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"path {path} is a folder; expected a file name such as {path / 'last.pt'}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temp_files(path)
+    payload = {k: v for k, v in state.items() if k != CHECKSUM_KEY}
+    payload[CHECKSUM_KEY] = _PLACEHOLDER
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    data = buffer.getvalue()
+    if data.count(_PLACEHOLDER.encode()) != 1:
+        raise RuntimeError("internal error: the checksum placeholder is not unique in the checkpoint bytes")
+    # The checksum covers every byte of the file: it is computed with the placeholder, then written over it.
+    data = data.replace(_PLACEHOLDER.encode(), hashlib.sha256(data).hexdigest().encode())
+    fd, tmp_name = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp_name, path)
@@ -38,11 +104,103 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> Path:
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint` (``weights_only=True``)."""
+    """Load a checkpoint written by :func:`save_checkpoint` and verify its checksum.
+
+    Loads with ``weights_only=True``. Stale temporary files of a killed write
+    next to ``path`` are removed.
+
+    Raises:
+        FileNotFoundError: there is no file at ``path``.
+        CheckpointError: the file is empty, truncated, damaged, not a checkpoint,
+            or has no (or a wrong) checksum. The message names the file and what to do.
+    """
+    if not isinstance(path, (str, os.PathLike)) or str(path) == "":
+        raise TypeError(f"path must be a non-empty str or os.PathLike, got {path!r}")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    return torch.load(path, map_location=map_location, weights_only=True)
+    remove_stale_temp_files(path)
+    advice = (f"Delete {path} (or choose another checkpoint_dir) to start the run again, "
+              f"or pass resume=False to the Trainer to overwrite it.")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {path} is empty (a write was interrupted?). {advice}")
+    data = path.read_bytes()
+    try:
+        with warnings.catch_warnings():       # a damaged file may make torch warn before it fails
+            warnings.simplefilter("ignore")
+            state = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any failure here means the file is not a usable checkpoint
+        # torch's own message may suggest weights_only=False, which would run code from the file: not shown.
+        raise CheckpointError(f"checkpoint {path} is damaged or not a checkpoint written by aigc_lib "
+                              f"(torch.load raised {type(e).__name__}). {advice}") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint {path} holds a {type(state).__name__}, not a checkpoint dict. {advice}")
+    stored = state.get(CHECKSUM_KEY)
+    if stored is None:
+        raise CheckpointError(f"checkpoint {path} has no checksum: it was written by an older aigc_lib or "
+                              f"by other code, so it cannot be verified. {advice}")
+    if (not isinstance(stored, str) or len(stored) != 64 or data.count(stored.encode()) != 1
+            or _file_digest(data, stored) != stored):
+        raise CheckpointError(f"checkpoint {path} is damaged: its checksum does not match its contents. {advice}")
+    return state
+
+
+# ------------------------------------------------------------------ lock file
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:       # exists, owned by someone else
+        return True
+    return True
+
+
+def acquire_lock(folder: str | os.PathLike) -> Path:
+    """Create ``folder/.lock`` holding this process's PID and host name.
+
+    A lock left by a process that no longer runs on this host (a *stale* lock)
+    is taken over. A lock of a live process, or of another host, raises
+    :class:`CheckpointError`: two runs must not write one checkpoint folder.
+    """
+    folder = Path(folder)
+    lock = folder / LOCK_NAME
+    me = f"{os.getpid()} {socket.gethostname()}"
+    for _ in range(3):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                owner = lock.read_text().split()
+            except (FileNotFoundError, UnicodeDecodeError):
+                owner = []
+            pid = int(owner[0]) if owner and owner[0].isdigit() else None
+            host = owner[1] if len(owner) > 1 else None
+            if owner and owner == me.split():
+                return lock                       # ours already (an earlier fit() of this process)
+            if pid is not None and host == socket.gethostname() and not _pid_alive(pid):
+                lock.unlink(missing_ok=True)      # stale: its process is gone
+                continue
+            raise CheckpointError(
+                f"checkpoint_dir {folder} is in use by another run (process {pid if pid else '?'} on host "
+                f"{host or '?'}, see {lock}). Two runs must not write one checkpoint folder: use another "
+                f"checkpoint_dir, or wait until that run ends. If no such run exists, delete {lock}.") from None
+        with os.fdopen(fd, "w") as f:
+            f.write(me + "\n")
+        return lock
+    raise CheckpointError(f"could not take the lock {lock}; delete it if no run uses {folder}")
+
+
+def release_lock(folder: str | os.PathLike) -> None:
+    """Remove ``folder/.lock`` if this process holds it."""
+    lock = Path(folder) / LOCK_NAME
+    try:
+        if lock.read_text().split() == f"{os.getpid()} {socket.gethostname()}".split():
+            lock.unlink()
+    except (FileNotFoundError, UnicodeDecodeError):
+        pass
 
 
 def get_rng_state() -> dict[str, Any]:

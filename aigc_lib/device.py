@@ -7,6 +7,8 @@ import random
 import numpy as np
 import torch
 
+from ._checks import check_int
+
 
 def get_device(prefer: str | None = None) -> torch.device:
     """Pick the fastest available device: CUDA, then Apple MPS, then CPU.
@@ -23,19 +25,44 @@ def get_device(prefer: str | None = None) -> torch.device:
         reproducible even with a fixed seed. Expect losses that match the
         committed outputs only approximately.
     """
-    choice = prefer or os.environ.get("AIGC_DEVICE")
-    if choice:
-        device = torch.device(choice)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError("device 'cuda' was requested but torch.cuda.is_available() is False")
-        if device.type == "mps" and not torch.backends.mps.is_available():
-            raise RuntimeError("device 'mps' was requested but torch.backends.mps.is_available() is False")
-        return device
+    if prefer is not None:
+        return _parse_device(prefer, "device")
+    env = os.environ.get("AIGC_DEVICE")
+    if env is not None and env.strip():
+        return _parse_device(env.strip(), "environment variable AIGC_DEVICE")
     if torch.cuda.is_available():
         return torch.device("cuda")
     if torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def _parse_device(choice: object, name: str) -> torch.device:
+    """``choice`` as a usable ``torch.device``; errors name ``name`` (the argument or the variable)."""
+    expected = "'cpu', 'cuda', 'cuda:N' or 'mps'"
+    if isinstance(choice, torch.device):
+        device = choice
+    elif isinstance(choice, str) and choice:
+        try:
+            device = torch.device(choice)
+        except RuntimeError:
+            raise ValueError(f"{name} must be {expected}, got {choice!r}") from None
+    else:
+        raise TypeError(f"{name} must be {expected} (a string or torch.device) or None, got {choice!r}")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"{name} must be {expected}, got {choice!r}")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"{name} asks for {str(device)!r}, but torch.cuda.is_available() is False: "
+                               f"expected {expected} with a device this machine has")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"{name} asks for {str(device)!r}, but this machine has "
+                             f"{torch.cuda.device_count()} CUDA device(s): expected cuda:0..cuda:"
+                             f"{torch.cuda.device_count() - 1}")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise RuntimeError(f"{name} asks for 'mps', but torch.backends.mps.is_available() is False: "
+                           f"expected {expected} with a device this machine has")
+    return device
 
 
 def seed_everything(seed: int = 0) -> torch.Generator:
@@ -44,8 +71,7 @@ def seed_everything(seed: int = 0) -> torch.Generator:
     Returns a ``torch.Generator`` seeded with the same value, for code that
     prefers an explicit generator over the global one.
     """
-    if not 0 <= seed < 2**32:
-        raise ValueError(f"seed must be in [0, 2**32), got {seed}")
+    seed = check_int(seed, "seed", min=0, max=2**32 - 1)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device

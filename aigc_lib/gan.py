@@ -37,9 +37,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ._checks import check_choice, check_float, check_int, check_tensor
+
 
 def check_latent(z: torch.Tensor, latent_dim: int) -> None:
     """Raise ``ValueError`` unless ``z`` has shape ``(B, latent_dim)``, ``TypeError`` unless it is floating point."""
+    check_tensor(z, "z", shape_hint=f"(B, {latent_dim}) latent vectors")
     if z.ndim != 2 or z.shape[1] != latent_dim:
         raise ValueError(f"latent vectors must have shape (B, {latent_dim}), got {tuple(z.shape)}")
     if not z.is_floating_point():
@@ -48,6 +51,7 @@ def check_latent(z: torch.Tensor, latent_dim: int) -> None:
 
 def check_samples(x: torch.Tensor, data_shape: tuple[int, ...], who: str) -> None:
     """Raise ``ValueError`` unless ``x`` has shape ``(B, *data_shape)``, ``TypeError`` unless it is floating point."""
+    check_tensor(x, "x", shape_hint=f"(B, {', '.join(map(str, data_shape))}) samples of {who}")
     if tuple(x.shape[1:]) != tuple(data_shape) or x.ndim != len(data_shape) + 1:
         expected = "(B, " + ", ".join(str(s) for s in data_shape) + ")"
         hint = ""
@@ -68,9 +72,10 @@ def check_labels(y: torch.Tensor | None, n_classes: int, batch_size: int, who: s
         return
     if y is None:
         raise ValueError(f"{who} is class-conditional (n_classes={n_classes}) and needs labels y of shape (B,)")
+    check_tensor(y, "y", shape_hint=f"({batch_size},) labels of {who}")
     if y.ndim != 1 or y.shape[0] != batch_size:
         raise ValueError(f"{who}: labels must have shape ({batch_size},), got {tuple(y.shape)}")
-    if y.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
         raise TypeError(f"{who}: labels must be integers (torch.long), got {y.dtype}")
     if y.numel() and (int(y.min()) < 0 or int(y.max()) >= n_classes):
         bad = y[(y < 0) | (y >= n_classes)][0].item()
@@ -85,6 +90,8 @@ def one_hot(y: torch.Tensor, n_classes: int, dtype: torch.dtype) -> torch.Tensor
 def sample_latent(n: int, latent_dim: int, generator: torch.Generator | None = None,
                   device: torch.device | str = "cpu") -> torch.Tensor:
     """``(n, latent_dim)`` standard normal latent vectors (the prior p(z))."""
+    n = check_int(n, "n", min=0)
+    latent_dim = check_int(latent_dim, "latent_dim", min=1)
     return torch.randn(n, latent_dim, generator=generator).to(device)
 
 
@@ -112,11 +119,16 @@ class MLPGANConfig:
     d_dropout: float = 0.0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.data_shape, (tuple, list)) or not self.data_shape or any(
+                isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in self.data_shape):
+            raise ValueError(f"data_shape must be a tuple of positive integer sizes such as (2,) or (1, 28, 28), "
+                             f"got {self.data_shape!r}")
         self.data_shape = tuple(int(s) for s in self.data_shape)
-        if self.output not in {"tanh", "linear"}:
-            raise ValueError(f"output must be 'tanh' or 'linear', got {self.output!r}")
-        if self.latent_dim < 1 or self.hidden_dim < 1 or self.n_hidden < 1 or self.n_classes < 0:
-            raise ValueError(f"need latent_dim, hidden_dim, n_hidden >= 1 and n_classes >= 0, got {self}")
+        check_choice(self.output, "output", ("tanh", "linear"))
+        for name in ("latent_dim", "hidden_dim", "n_hidden"):
+            setattr(self, name, check_int(getattr(self, name), name, min=1))
+        self.n_classes = check_int(self.n_classes, "n_classes", min=0, note=" (0: unconditional)")
+        check_float(self.d_dropout, "d_dropout", min=0.0, max=1.0, max_open=True)
 
     @property
     def data_dim(self) -> int:
@@ -221,6 +233,9 @@ class DCGANConfig:
     d_norm: str = "batch"
 
     def __post_init__(self) -> None:
+        for name in ("image_size", "channels", "latent_dim", "base_channels"):
+            setattr(self, name, check_int(getattr(self, name), name, min=1))
+        self.n_classes = check_int(self.n_classes, "n_classes", min=0, note=" (0: unconditional)")
         if self.image_size < 4 or self.image_size % 4 != 0:
             raise ValueError(f"image_size must be a positive multiple of 4, got {self.image_size}")
         if self.d_norm not in {"batch", "layer", "none"}:
@@ -331,6 +346,17 @@ def generate(generator: nn.Module, n: int, labels: torch.Tensor | None = None, s
         seed: seed of the latent vectors (``None``: the global generator).
         z: give the latent vectors ``(n, latent_dim)`` yourself instead.
     """
+    if not isinstance(generator, nn.Module) or not hasattr(generator, "latent_dim"):
+        raise TypeError(f"generator must be a GAN generator (an nn.Module with latent_dim), got "
+                        f"{type(generator).__name__}")
+    n = check_int(n, "n", min=1)
+    seed = check_int(seed, "seed", min=0, allow_none=True)
+    if z is not None:
+        check_latent(z, generator.latent_dim)
+        if z.shape[0] != n:
+            raise ValueError(f"z must hold n={n} latent vectors, got shape {tuple(z.shape)}")
+    if labels is not None:
+        check_tensor(labels, "labels", shape_hint=f"({n},)")
     device = next(generator.parameters()).device
     if z is None:
         g = torch.Generator().manual_seed(seed) if seed is not None else None

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ._checks import check_finite_tensor, check_float, check_int, check_tensor
+
 
 @dataclass
 class ModeCoverage:
@@ -38,6 +40,11 @@ class ModeCoverage:
 def mode_coverage(samples: torch.Tensor, centers: torch.Tensor, std: float, n_std: float = 3.0,
                   min_samples: int = 20) -> ModeCoverage:
     """Mode coverage of ``samples`` ``(N, D)`` for modes at ``centers`` ``(K, D)`` with isotropic ``std``."""
+    check_tensor(samples, "samples", kind="float", shape_hint="(N, D)")
+    check_tensor(centers, "centers", kind="float", shape_hint="(K, D)")
+    std = check_float(std, "std", min=0.0, min_open=True)
+    n_std = check_float(n_std, "n_std", min=0.0, min_open=True)
+    min_samples = check_int(min_samples, "min_samples", min=1)
     if samples.ndim != 2 or centers.ndim != 2 or samples.shape[1] != centers.shape[1]:
         raise ValueError(f"samples must be (N, D) and centers (K, D) with the same D, got "
                          f"{tuple(samples.shape)} and {tuple(centers.shape)}")
@@ -45,6 +52,8 @@ def mode_coverage(samples: torch.Tensor, centers: torch.Tensor, std: float, n_st
         raise ValueError(f"std and n_std must be positive, got {std} and {n_std}")
     samples = samples.detach().float().cpu()
     centers = centers.detach().float().cpu()
+    check_finite_tensor(centers, "centers")
+    check_finite_tensor(samples, "samples")
     dist = torch.cdist(samples, centers)            # (N, K)
     nearest_dist, nearest = dist.min(dim=1)         # (N,)
     good = nearest_dist <= n_std * std

@@ -18,6 +18,7 @@ Notation: ``D(x) = sigmoid(l(x))`` is the discriminator's probability that
 """
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any, Callable
 
@@ -25,6 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ._checks import check_choice, check_float, check_int, check_tensor
 from .task import Task
 
 GENERATOR_LOSSES = ("non-saturating", "minimax")
@@ -76,6 +78,8 @@ def interpolate(real: torch.Tensor, fake: torch.Tensor, generator: torch.Generat
         ``x_hat = eps * real + (1 - eps) * fake`` with the shape of ``real``, and
         ``eps`` of shape ``(B, 1, ..., 1)``, one uniform number in [0, 1) per example.
     """
+    check_tensor(real, "real", kind="float")
+    check_tensor(fake, "fake", kind="float")
     if real.shape != fake.shape:
         raise ValueError(f"real and fake samples must have the same shape, got {tuple(real.shape)} "
                          f"and {tuple(fake.shape)}")
@@ -132,6 +136,8 @@ def _check_data_range(real: torch.Tensor, output_range: tuple[float, float] | No
     if output_range is None or real.numel() == 0 or not real.is_floating_point():
         return
     lo, hi = real.min().item(), real.max().item()
+    if math.isnan(lo) or math.isnan(hi):          # NaN fails every comparison below: catch it here
+        raise ValueError("real samples contain NaN: expected finite values in the generator's output range")
     tolerance = 1e-3
     if lo < output_range[0] - tolerance or hi > output_range[1] + tolerance:
         raise ValueError(f"real samples range from {lo:.6g} to {hi:.6g}, outside [{output_range[0]:g}, "
@@ -142,11 +148,22 @@ def _check_data_range(real: torch.Tensor, output_range: tuple[float, float] | No
                       f"images are usually scaled to [-1, 1] (images in [0, 1]: x * 2 - 1)", stacklevel=3)
 
 
+def _check_betas(betas: Any) -> tuple[float, float]:
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise TypeError(f"betas must be a pair (beta1, beta2) in [0, 1), got {betas!r}")
+    return (check_float(betas[0], "betas[0]", min=0.0, max=1.0, max_open=True),
+            check_float(betas[1], "betas[1]", min=0.0, max=1.0, max_open=True))
+
+
 class _PairTask(Task):
     """Holds a generator and a discriminator/critic, draws latents and labels."""
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module) -> None:
         super().__init__()
+        for name, net in (("generator", generator), ("discriminator", discriminator)):
+            if not isinstance(net, nn.Module) or not hasattr(net, "data_shape"):
+                raise TypeError(f"{name} must be a GAN network from aigc_lib.gan (an nn.Module with data_shape), "
+                                f"got {type(net).__name__}")
         _check_pair(generator, discriminator)
         self.generator, self.discriminator = generator, discriminator
         self._range_checked = False
@@ -190,8 +207,10 @@ class GANTask(_PairTask):
     def __init__(self, generator: nn.Module, discriminator: nn.Module, generator_loss: str = "non-saturating",
                  lr_g: float = 2e-4, lr_d: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999)) -> None:
         super().__init__(generator, discriminator)
-        if generator_loss not in GENERATOR_LOSSES:
-            raise ValueError(f"generator_loss must be one of {GENERATOR_LOSSES}, got {generator_loss!r}")
+        check_choice(generator_loss, "generator_loss", GENERATOR_LOSSES)
+        lr_g = check_float(lr_g, "lr_g", min=0.0, min_open=True)
+        lr_d = check_float(lr_d, "lr_d", min=0.0, min_open=True)
+        betas = _check_betas(betas)
         self.generator_loss = generator_loss
         self.lr_g, self.lr_d, self.betas = lr_g, lr_d, betas
 
@@ -249,10 +268,10 @@ class WGANGPTask(_PairTask):
     def __init__(self, generator: nn.Module, critic: nn.Module, n_critic: int = 5, gp_weight: float = 10.0,
                  lr: float = 1e-4, betas: tuple[float, float] = (0.0, 0.9)) -> None:
         super().__init__(generator, critic)
-        if n_critic < 1:
-            raise ValueError(f"n_critic must be >= 1, got {n_critic}")
-        if gp_weight < 0:
-            raise ValueError(f"gp_weight must be >= 0, got {gp_weight}")
+        n_critic = check_int(n_critic, "n_critic", min=1)
+        gp_weight = check_float(gp_weight, "gp_weight", min=0.0)
+        lr = check_float(lr, "lr", min=0.0, min_open=True)
+        betas = _check_betas(betas)
         if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in critic.modules()):
             raise ValueError("a WGAN-GP critic must not use batch norm (the gradient penalty is per example); "
                              "use d_norm='layer' or 'none'")
@@ -264,6 +283,9 @@ class WGANGPTask(_PairTask):
                 "G": torch.optim.Adam(self.generator.parameters(), lr=self.lr, betas=self.betas)}
 
     def optimizer_schedule(self, step: int) -> list[str]:
+        # The Trainer asks for the schedule at the start of every step: critic step k of this step uses
+        # chunk k, also when fit() runs again after an interrupted step (the counter is not left half-way).
+        self._critic_calls = 0
         return ["D"] * self.n_critic + ["G"]
 
     def _chunk(self, x: torch.Tensor | None, k: int) -> torch.Tensor | None:

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._checks import check_bool, check_float, check_int, check_tensor
 from .attention import KVCache
 from .linear import Linear
 from .positional import LearnedPositionalEmbedding
@@ -79,15 +80,17 @@ class GPTConfig:
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+            setattr(self, name, check_int(getattr(self, name), name, min=1))
+        for name in ("bias", "tie_weights", "fast_attention", "scaled_residual_init"):
+            check_bool(getattr(self, name), name)
+        check_float(self.layer_norm_eps, "layer_norm_eps", min=0.0, min_open=True)
+        check_float(self.init_std, "init_std", min=0.0)
         if self.n_embd % self.n_head != 0:
             raise ValueError(f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}: "
                              f"each head needs n_embd / n_head channels")
         if self.activation not in GPT_ACTIVATIONS:
             raise ValueError(f"activation must be one of {GPT_ACTIVATIONS}, got {self.activation!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        check_float(self.dropout, "dropout", min=0.0, max=1.0, max_open=True)
 
     def block_config(self) -> BlockConfig:
         return BlockConfig(
@@ -109,6 +112,8 @@ class GPT(nn.Module):
 
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
+        if not isinstance(config, GPTConfig):
+            raise TypeError(f"config must be a GPTConfig, got {type(config).__name__}")
         self.config = c = config
         self.token_embedding = nn.Embedding(c.vocab_size, c.n_embd)
         self.position_embedding = LearnedPositionalEmbedding(c.n_embd, c.block_size)
@@ -151,6 +156,7 @@ class GPT(nn.Module):
 
     def _check_ids(self, idx: torch.Tensor, past: int) -> None:
         # nn.Embedding takes int64 or int32 indices only (int16/uint8 would fail inside it).
+        check_tensor(idx, "idx", shape_hint="(B, T) token ids")
         if idx.ndim != 2 or idx.dtype not in (torch.long, torch.int32):
             raise ValueError(f"token ids must be an integer tensor (B, T) of dtype torch.long or torch.int32, "
                              f"got shape {tuple(idx.shape)} and dtype {idx.dtype}")
@@ -191,6 +197,8 @@ class GPT(nn.Module):
 
     def loss(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy of predicting ``targets (B, T)`` from ``idx (B, T)`` (in nats per token)."""
+        check_tensor(idx, "idx", shape_hint="(B, T) token ids")
+        check_tensor(targets, "targets", kind="int", shape_hint="(B, T) token ids")
         if targets.shape != idx.shape:
             raise ValueError(f"targets must have the shape of idx (B, T) = {tuple(idx.shape)}, "
                              f"got {tuple(targets.shape)}")
@@ -235,9 +243,14 @@ class GPT(nn.Module):
         Returns:
             ``(B, T0 + max_new_tokens)`` token ids, prompts included.
         """
-        cfg = sampling or SamplingConfig(temperature, top_k, top_p, repetition_penalty)
-        if max_new_tokens < 0:
-            raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+        cfg = sampling if sampling is not None else SamplingConfig(temperature, top_k, top_p, repetition_penalty)
+        if not isinstance(cfg, SamplingConfig):
+            raise TypeError(f"sampling must be a SamplingConfig or None, got {type(cfg).__name__}")
+        max_new_tokens = check_int(max_new_tokens, "max_new_tokens", min=0)
+        check_bool(use_cache, "use_cache")
+        check_tensor(idx, "idx", shape_hint="(B, T0) token ids")
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
         if idx.ndim != 2 or idx.shape[1] == 0:
             raise ValueError(f"prompt must be (B, T0) with T0 >= 1, got shape {tuple(idx.shape)}")
         if idx.shape[1] > self.config.block_size:
@@ -287,6 +300,8 @@ class GPT(nn.Module):
 
         ``idx`` is ``(B, T)`` with ``1 <= start < T <= block_size``.
         """
+        check_tensor(idx, "idx", shape_hint="(B, T) token ids")
+        start = check_int(start, "start")
         if idx.ndim != 2:
             raise ValueError(f"token ids must be an integer tensor (B, T), got shape {tuple(idx.shape)}; "
                              f"for one sequence use idx[None]")
@@ -332,6 +347,15 @@ class LanguageModelTask(Task):
     def __init__(self, model: GPT, lr: float = 1e-3, weight_decay: float = 0.1,
                  betas: tuple[float, float] = (0.9, 0.99), fused: bool = True) -> None:
         super().__init__()
+        if not isinstance(model, GPT):
+            raise TypeError(f"model must be a GPT, got {type(model).__name__}")
+        lr = check_float(lr, "lr", min=0.0, min_open=True)
+        weight_decay = check_float(weight_decay, "weight_decay", min=0.0)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        betas = (check_float(betas[0], "betas[0]", min=0.0, max=1.0, max_open=True),
+                 check_float(betas[1], "betas[1]", min=0.0, max=1.0, max_open=True))
+        check_bool(fused, "fused")
         self.model = model
         self.lr, self.weight_decay, self.betas, self.fused = lr, weight_decay, betas, fused
 
@@ -341,5 +365,8 @@ class LanguageModelTask(Task):
         return torch.optim.AdamW(groups, lr=self.lr, betas=self.betas, **kwargs)
 
     def training_loss(self, batch, optimizer_name: str = "main") -> torch.Tensor:
+        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+            raise TypeError(f"LanguageModelTask expects batches (x, y) of (B, T) token ids (as RandomWindows "
+                            f"yields them), got {type(batch).__name__}")
         x, y = batch
         return self.model.loss(x, y)

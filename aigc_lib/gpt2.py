@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from .gpt import GPT, GPTConfig
+from ._checks import check_float
 
 __all__ = ["config_from_hf", "convert_hf_gpt2_state_dict", "gpt_from_hf", "from_pretrained", "hub_reachable"]
 
@@ -79,6 +80,10 @@ def convert_hf_gpt2_state_dict(hf_state: Mapping[str, torch.Tensor], config: GPT
         ValueError: a weight has the wrong shape for ``config`` (the message names
             the weight, the shape found and the shape expected).
     """
+    if not isinstance(config, GPTConfig):
+        raise TypeError(f"config must be a GPTConfig, got {type(config).__name__}")
+    if not isinstance(hf_state, Mapping):
+        raise TypeError(f"hf_state must be a state dict (name -> tensor), got {type(hf_state).__name__}")
     with torch.device("meta"):  # shapes only, no memory
         expected = {k: v.shape for k, v in GPT(config).state_dict().items()}
     pairs = list(_TOP_MAP)
@@ -116,6 +121,7 @@ def gpt_from_hf(hf_model: nn.Module) -> GPT:
 
 def hub_reachable(host: str = "huggingface.co", timeout_s: float = 3.0) -> bool:
     """True if a TCP connection to ``host:443`` opens within ``timeout_s`` seconds."""
+    timeout_s = check_float(timeout_s, "timeout_s", min=0.0, min_open=True)
     try:
         socket.create_connection((host, 443), timeout=timeout_s).close()
         return True
@@ -135,6 +141,9 @@ def from_pretrained(name: str = "gpt2", timeout_s: float = 3.0, **hf_kwargs: Any
     Raises:
         ConnectionError: the weights could not be fetched (no network, no cached copy).
     """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be a model name such as 'gpt2' or a local folder, got {name!r}")
+    timeout_s = check_float(timeout_s, "timeout_s", min=0.0, min_open=True)
     try:
         from transformers import GPT2LMHeadModel
     except ImportError as e:  # pragma: no cover - transformers is in requirements.txt

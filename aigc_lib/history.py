@@ -4,6 +4,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from ._checks import check_int
+
 
 class History:
     """Metric values by name, each a list of ``(step, value)`` pairs.
@@ -16,8 +18,21 @@ class History:
         self._data: dict[str, list[tuple[int, float]]] = defaultdict(list)
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
+        """Append ``metrics`` (name -> number) at ``step``."""
+        step = check_int(step, "step", min=0)
+        if not isinstance(metrics, dict):
+            raise TypeError(f"metrics must be a dict of name -> number, got {type(metrics).__name__}")
+        values = {}
         for name, value in metrics.items():
-            self._data[name].append((int(step), float(value)))
+            if not isinstance(name, str):
+                raise TypeError(f"metric names must be strings, got {name!r}")
+            try:
+                values[name] = float(value)
+            except (TypeError, ValueError, RuntimeError):
+                raise TypeError(f"metric {name!r} must be a number (or a one-element tensor), got "
+                                f"{type(value).__name__} {str(value)[:40]!r}") from None
+        for name, value in values.items():
+            self._data[name].append((step, value))
 
     def names(self) -> list[str]:
         return list(self._data)

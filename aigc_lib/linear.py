@@ -37,6 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._checks import check_int, check_tensor
+
 #: Inputs with at most this many rows (``x.numel() / in_features``) are split
 #: across threads. Measured on the course CPU over the GPT-2-124M block
 #: matrices (``python -m benchmarks.gpt_cpu --sections sweep``, rows table in
@@ -65,6 +67,9 @@ def row_split_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
     Returns:
         ``(..., out)``, equal to ``F.linear(x, weight, bias)`` up to float rounding.
     """
+    check_tensor(x, "x")
+    check_tensor(weight, "weight", ndim=2, shape_hint="(out, in)")
+    parts = check_int(parts, "parts")
     out_f, in_f = weight.shape
     if not 1 <= parts <= out_f:
         raise ValueError(f"parts must be between 1 and out_features={out_f}, got {parts}")

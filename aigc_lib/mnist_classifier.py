@@ -32,6 +32,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ._checks import check_int, check_tensor
 from .data.download import verify
 
 WEIGHTS_PATH = Path(__file__).parent / "data" / "files" / "mnist_classifier.pt"
@@ -75,12 +76,13 @@ class MNISTClassifier(nn.Module):
     @staticmethod
     def check_images(x: torch.Tensor) -> None:
         """Raise ``ValueError`` unless ``x`` is ``(B, 1, 28, 28)`` with values in [0, 1], ``TypeError`` unless float."""
+        check_tensor(x, "images", shape_hint="(B, 1, 28, 28) with values in [0, 1]")
         if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
             raise ValueError(f"the MNIST classifier expects images of shape (B, 1, 28, 28), got {tuple(x.shape)}")
         if not x.is_floating_point():
             raise TypeError(f"the MNIST classifier expects floating-point images in [0, 1], got {x.dtype}; "
                             f"convert uint8 images with x.float() / 255")
-        if x.numel() and (float(x.min()) < -1e-3 or float(x.max()) > 1 + 1e-3):
+        if x.numel() and not (-1e-3 <= float(x.min()) and float(x.max()) <= 1 + 1e-3):   # also catches NaN
             raise ValueError(f"the MNIST classifier expects values in [0, 1], got [{float(x.min()):.2f}, "
                              f"{float(x.max()):.2f}]; convert GAN outputs in [-1, 1] with (x + 1) / 2")
 
@@ -135,6 +137,8 @@ def load_mnist_classifier(path: str | Path | None = None, sha256: str | None = W
 @torch.no_grad()
 def predict(model: MNISTClassifier, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """Predicted digits ``(N,)`` for images ``(N, 1, 28, 28)`` in [0, 1]."""
+    check_tensor(images, "images", shape_hint="(N, 1, 28, 28) with values in [0, 1]")
+    batch_size = check_int(batch_size, "batch_size", min=1)
     if len(images) == 0:
         raise ValueError("predict needs at least one image, got an empty tensor")
     device = next(model.parameters()).device
@@ -144,11 +148,17 @@ def predict(model: MNISTClassifier, images: torch.Tensor, batch_size: int = 500)
 
 def label_accuracy(model: MNISTClassifier, images: torch.Tensor, labels: torch.Tensor) -> float:
     """Fraction of ``images`` that the classifier reads as ``labels`` ``(N,)``."""
-    if labels.ndim != 1 or labels.is_floating_point():
+    check_tensor(images, "images", shape_hint="(N, 1, 28, 28) with values in [0, 1]")
+    check_tensor(labels, "labels", shape_hint="(N,) digits 0-9")
+    if labels.ndim != 1 or labels.is_floating_point() or labels.dtype == torch.bool:
         raise ValueError(f"labels must be integer digits of shape (N,), got {labels.dtype} of shape "
                          f"{tuple(labels.shape)}; for one-hot labels use labels.argmax(1)")
     if len(images) != len(labels):
         raise ValueError(f"got {len(images)} images but {len(labels)} labels")
+    n_classes = model.config.n_classes
+    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= n_classes):
+        bad = labels[(labels < 0) | (labels >= n_classes)][0].item()
+        raise ValueError(f"labels must be digits in 0..{n_classes - 1}, got {bad}: it could never match a prediction")
     return float((predict(model, images) == labels.cpu()).float().mean())
 
 
@@ -156,6 +166,8 @@ def label_accuracy(model: MNISTClassifier, images: torch.Tensor, labels: torch.T
 def feature_statistics(model: MNISTClassifier, images: torch.Tensor, batch_size: int = 500
                        ) -> tuple[np.ndarray, np.ndarray]:
     """Mean ``(F,)`` and covariance ``(F, F)`` (float64) of the classifier features of ``images``."""
+    check_tensor(images, "images", shape_hint="(N, 1, 28, 28) with values in [0, 1]")
+    batch_size = check_int(batch_size, "batch_size", min=1)
     if len(images) < 2:
         raise ValueError(f"need at least 2 images for a covariance, got {len(images)}")
     model.eval()
@@ -180,6 +192,11 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (mu1.shape[0],) * 2:
         raise ValueError(f"need means (F,) and covariances (F, F) of one size F, got {mu1.shape}, {s1.shape}, "
                          f"{mu2.shape}, {s2.shape}")
+    for name, a in (("mu1", mu1), ("sigma1", s1), ("mu2", mu2), ("sigma2", s2)):
+        if not np.isfinite(a).all():
+            raise ValueError(f"{name} must hold finite numbers, got NaN or inf")
+    if not (isinstance(eps, (int, float)) and not isinstance(eps, bool) and np.isfinite(eps) and eps >= 0):
+        raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
     with warnings.catch_warnings():
         warnings.simplefilter("error", scipy.linalg.LinAlgWarning)
         try:

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from .history import History
+from ._checks import check_choice, check_float, check_int, check_tensor
 
 STYLE = {
     "figure.figsize": (6.0, 3.4),
@@ -51,6 +52,11 @@ def plot_history(history: History, names: Sequence[str] | None = None, ax: plt.A
         logy: logarithmic y axis; ``"auto"`` uses one when all values are positive
             and span more than a factor of 10.
     """
+    if not isinstance(history, History):
+        raise TypeError(f"history must be a History (what Trainer.fit returns), got {type(history).__name__}")
+    check_choice(logy, "logy", (True, False, "auto"))
+    if isinstance(names, str):
+        raise TypeError(f"names must be a list of metric names, got the string {names!r}; wrap it: [{names!r}]")
     if ax is None:
         _, ax = plt.subplots()
     names = list(names) if names is not None else [n for n in history.names() if "loss" in n]
@@ -83,6 +89,7 @@ class LiveLossPlot:
     def __init__(self, history: History, every_s: float = 2.0) -> None:
         from IPython.display import display
 
+        every_s = check_float(every_s, "every_s", min=0.0)
         self.history, self.every_s = history, every_s
         self.fig, self.ax = plt.subplots()
         plt.close(self.fig)  # we show it ourselves; keep the inline backend from showing it twice
@@ -113,11 +120,18 @@ def show_images(images: torch.Tensor, nrow: int = 8, title: str | None = None,
         nrow: images per row.
         labels: optional text drawn above each image.
     """
+    check_tensor(images, "images", shape_hint="(N, C, H, W) or (N, H, W)")
+    nrow = check_int(nrow, "nrow", min=1)
     if images.ndim == 3:
         images = images.unsqueeze(1)
     if images.ndim != 4 or images.shape[1] not in (1, 3):
         raise ValueError(f"images must be (N, 1 or 3, H, W) or (N, H, W), got {tuple(images.shape)}")
-    images = images.detach().float().cpu().clamp(0, 1)
+    images = images.detach().float().cpu()
+    if images.shape[0] == 0:
+        raise ValueError("images must hold at least one image, got an empty tensor")
+    if bool(torch.isnan(images).any()):
+        raise ValueError("images must not contain NaN (it would be drawn as an empty square)")
+    images = images.clamp(0, 1)
     n, c, h, w = images.shape
     ncol = min(nrow, n)
     rows = -(-n // ncol)
@@ -145,9 +159,16 @@ def heatmap(matrix: torch.Tensor, xlabels: Sequence[str] | None = None, ylabels:
             ax: plt.Axes | None = None, title: str | None = None, annotate: bool = False,
             cmap: str = "viridis", vmin: float | None = None, vmax: float | None = None) -> plt.Axes:
     """Draw a 2-D matrix (e.g. attention weights ``(T_query, T_key)``) with a colour bar."""
-    m = torch.as_tensor(matrix).detach().float().cpu()
+    try:
+        m = torch.as_tensor(matrix).detach().float().cpu()
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"matrix must be a 2-D tensor or array of numbers, got {type(matrix).__name__}") from None
     if m.ndim != 2:
         raise ValueError(f"heatmap expects a 2-D matrix, got shape {tuple(m.shape)}")
+    for name, labels, size in (("xlabels", xlabels, m.shape[1]), ("ylabels", ylabels, m.shape[0])):
+        if labels is not None and len(labels) != size:
+            raise ValueError(f"{name} must have one label per {'column' if name == 'xlabels' else 'row'} "
+                             f"({size}), got {len(labels)}")
     if ax is None:
         _, ax = plt.subplots(figsize=(max(3.0, 0.35 * m.shape[1] + 1.5), max(2.5, 0.35 * m.shape[0] + 1)))
     im = ax.imshow(m.numpy(), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")

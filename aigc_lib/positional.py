@@ -17,10 +17,11 @@ import math
 import torch
 from torch import nn
 
+from ._checks import check_float, check_int, check_tensor
+
 
 def _check_length(start: int, t: int, max_len: int, what: str) -> None:
-    if start < 0:
-        raise ValueError(f"start position must be >= 0, got {start}")
+    start = check_int(start, "start", min=0)
     if start + t > max_len:
         raise IndexError(
             f"{what}: positions {start}..{start + t - 1} (sequence length {t}) do not fit "
@@ -28,7 +29,15 @@ def _check_length(start: int, t: int, max_len: int, what: str) -> None:
         )
 
 
+def _check_sizes(d_model: int, max_len: int, base: float | None = None, d_name: str = "d_model") -> None:
+    check_int(d_model, d_name, min=1)
+    check_int(max_len, "max_len", min=1)
+    if base is not None:
+        check_float(base, "base", min=1.0, min_open=True)
+
+
 def _check_embeddings(x: torch.Tensor, d_model: int, what: str) -> None:
+    check_tensor(x, "x", shape_hint=f"(B, T, {d_model})")
     if x.ndim != 3 or x.shape[-1] != d_model:
         hint = " (token ids? embed them first)" if not x.is_floating_point() else ""
         raise ValueError(f"{what} expects embeddings of shape (B, T, {d_model}), got {tuple(x.shape)}{hint}")
@@ -36,6 +45,7 @@ def _check_embeddings(x: torch.Tensor, d_model: int, what: str) -> None:
 
 def sinusoidal_table(max_len: int, d_model: int, base: float = 10000.0) -> torch.Tensor:
     """``(max_len, d_model)``: ``PE[p, 2i] = sin(p / base^(2i/d))``, ``PE[p, 2i+1] = cos(p / base^(2i/d))``."""
+    _check_sizes(d_model, max_len, base)
     if d_model % 2 != 0:
         raise ValueError(f"sinusoidal encoding needs an even d_model, got {d_model}")
     pos = torch.arange(max_len, dtype=torch.float32)[:, None]
@@ -66,6 +76,7 @@ class LearnedPositionalEmbedding(nn.Module):
 
     def __init__(self, d_model: int, max_len: int = 512) -> None:
         super().__init__()
+        _check_sizes(d_model, max_len)
         self.d_model, self.max_len = d_model, max_len
         self.embedding = nn.Embedding(max_len, d_model)
         nn.init.normal_(self.embedding.weight, std=0.02)
@@ -103,6 +114,7 @@ class RotaryEmbedding(nn.Module):
 
     def __init__(self, head_dim: int, max_len: int = 2048, base: float = 10000.0) -> None:
         super().__init__()
+        _check_sizes(head_dim, max_len, base, "head_dim")
         if head_dim % 2 != 0:
             raise ValueError(f"rotary embeddings need an even head dimension, got {head_dim}")
         self.head_dim, self.max_len = head_dim, max_len
@@ -113,6 +125,7 @@ class RotaryEmbedding(nn.Module):
 
     def forward(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:
         """Rotate ``x (..., T, head_dim)`` as if it sat at positions ``offset .. offset+T-1``."""
+        check_tensor(x, "x", shape_hint=f"(..., T, {self.head_dim})")
         if x.ndim < 2 or x.shape[-1] != self.head_dim:
             raise ValueError(f"RotaryEmbedding expects x of shape (..., T, {self.head_dim}), got {tuple(x.shape)}")
         t = x.shape[-2]

@@ -23,13 +23,18 @@ from typing import Iterable, Sequence
 
 import torch
 
+from ._checks import check_float, check_int, check_tensor
+
 __all__ = ["SamplingConfig", "apply_repetition_penalty", "apply_temperature", "top_k_filter", "top_p_filter",
            "sample_next_token", "distinct_n"]
 
 
 def _check_logits(logits: torch.Tensor) -> None:
+    check_tensor(logits, "logits", shape_hint="(B, V)")
     if logits.ndim != 2:
         raise ValueError(f"logits must have shape (B, V), got shape {tuple(logits.shape)}")
+    if not logits.is_floating_point():
+        raise TypeError(f"logits must be a floating-point tensor, got dtype {logits.dtype}")
 
 
 def _check_finite(logits: torch.Tensor) -> None:
@@ -48,24 +53,20 @@ def _check_finite(logits: torch.Tensor) -> None:
                          f"The model's output is not usable: check its weights and inputs")
 
 
-def _check_temperature(temperature: float) -> None:
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0 (0 means greedy decoding), got {temperature}")
+def _check_temperature(temperature: float) -> float:
+    return check_float(temperature, "temperature", min=0.0, note=" (0 means greedy decoding)")
 
 
-def _check_top_p(top_p: float) -> None:
-    if not 0.0 < top_p <= 1.0:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+def _check_top_p(top_p: float) -> float:
+    return check_float(top_p, "top_p", min=0.0, max=1.0, min_open=True)
 
 
-def _check_top_k(top_k: int) -> None:
-    if top_k < 1:
-        raise ValueError(f"top_k must be >= 1, got {top_k}")
+def _check_top_k(top_k: int) -> int:
+    return check_int(top_k, "top_k", min=1)
 
 
-def _check_penalty(penalty: float) -> None:
-    if penalty <= 0:
-        raise ValueError(f"repetition_penalty must be > 0 (1 means no penalty), got {penalty}")
+def _check_penalty(penalty: float) -> float:
+    return check_float(penalty, "repetition_penalty", min=0.0, min_open=True, note=" (1 means no penalty)")
 
 
 @dataclass
@@ -115,13 +116,19 @@ def apply_repetition_penalty(logits: torch.Tensor, previous: torch.Tensor, penal
         A new ``(B, V)`` tensor.
     """
     _check_logits(logits)
-    _check_penalty(penalty)
+    penalty = _check_penalty(penalty)
+    check_tensor(previous, "previous", shape_hint="(B, t) token ids")
     if penalty == 1.0 or previous.numel() == 0:
         return logits
     if previous.ndim != 2 or previous.shape[0] != logits.shape[0]:
         raise ValueError(f"previous must have shape (B, t) with B={logits.shape[0]}, got {tuple(previous.shape)}")
-    if previous.is_floating_point():
+    if previous.is_floating_point() or previous.dtype == torch.bool:
         raise TypeError(f"previous must hold integer token ids, got dtype {previous.dtype}")
+    lo, hi = torch.stack(torch.aminmax(previous)).tolist()
+    if lo < 0 or hi >= logits.shape[1]:
+        raise IndexError(f"previous holds token id {lo if lo < 0 else hi}, outside the vocabulary: expected "
+                         f"0 <= id < V={logits.shape[1]} (the width of logits)")
+    previous = previous.long()
     scores = logits.gather(1, previous)
     scores = torch.where(scores < 0, scores * penalty, scores / penalty)
     return logits.scatter(1, previous, scores)
@@ -133,9 +140,9 @@ def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
     ``softmax(z / T)`` tends to a one-hot vector on the arg-max as ``T -> 0``;
     :func:`sample_next_token` treats ``T = 0`` as exactly that (greedy).
     """
-    if temperature <= 0:
-        raise ValueError(f"apply_temperature needs temperature > 0, got {temperature} "
-                         f"(use sample_next_token with temperature=0 for greedy decoding)")
+    check_tensor(logits, "logits", kind="float")
+    temperature = check_float(temperature, "temperature", min=0.0, min_open=True,
+                              note=" (use sample_next_token with temperature=0 for greedy decoding)")
     return logits / temperature
 
 
@@ -146,7 +153,7 @@ def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
         logits: ``(B, V)``; ``k >= V`` keeps everything.
     """
     _check_logits(logits)
-    _check_top_k(k)
+    k = check_int(k, "k", min=1)
     if k >= logits.shape[-1]:
         return logits
     kth = torch.topk(logits, k, dim=-1).values[:, -1:]
@@ -165,7 +172,7 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
         p: in ``(0, 1]``.
     """
     _check_logits(logits)
-    _check_top_p(p)
+    p = check_float(p, "p", min=0.0, max=1.0, min_open=True)
     if p == 1.0:
         return logits
     sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
@@ -190,7 +197,9 @@ def sample_next_token(
         previous: ``(B, t)`` ids so far; needed only for the repetition penalty.
         generator: a ``torch.Generator`` for reproducible sampling.
     """
-    config = config or SamplingConfig()
+    config = SamplingConfig() if config is None else config
+    if not isinstance(config, SamplingConfig):
+        raise TypeError(f"config must be a SamplingConfig or None, got {type(config).__name__}")
     _check_logits(logits)
     _check_finite(logits)
     logits = logits.float()
@@ -214,8 +223,9 @@ def distinct_n(sequences: Iterable[Sequence[int]], n: int) -> float:
     Sequences shorter than ``n`` contribute nothing; if no sequence has an
     n-gram the result is 0.
     """
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+    n = check_int(n, "n", min=1)
+    if isinstance(sequences, (str, bytes)):
+        raise TypeError(f"sequences must be a list of token sequences, e.g. [[1, 2, 3]], got a {type(sequences).__name__}")
     seen: set[tuple] = set()
     total = 0
     if isinstance(sequences, torch.Tensor) and sequences.ndim != 2:

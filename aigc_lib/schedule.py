@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+from ._checks import check_float, check_int
+
 LRMultiplier = Callable[[int], float]
 
 
@@ -15,10 +17,9 @@ def warmup_cosine(warmup_steps: int, total_steps: int, min_ratio: float = 0.1) -
     cosine down to ``min_ratio``, and stays there afterwards
     (Loshchilov & Hutter, 2017, without restarts).
     """
-    if warmup_steps < 0 or total_steps < 1:
-        raise ValueError(f"need warmup_steps >= 0 and total_steps >= 1, got {warmup_steps} and {total_steps}")
-    if not 0.0 <= min_ratio <= 1.0:
-        raise ValueError(f"min_ratio must be in [0, 1], got {min_ratio}")
+    warmup_steps = check_int(warmup_steps, "warmup_steps", min=0)
+    total_steps = check_int(total_steps, "total_steps", min=1)
+    min_ratio = check_float(min_ratio, "min_ratio", min=0.0, max=1.0)
 
     def multiplier(step: int) -> float:
         if step < warmup_steps:
@@ -38,8 +39,7 @@ def inverse_sqrt(warmup_steps: int) -> LRMultiplier:
     rise for ``warmup_steps`` steps, then decay with the inverse square root of
     the step. The paper's ``d_model**-0.5`` factor is folded into the base rate.
     """
-    if warmup_steps < 1:
-        raise ValueError(f"warmup_steps must be >= 1, got {warmup_steps}")
+    warmup_steps = check_int(warmup_steps, "warmup_steps", min=1)
 
     def multiplier(step: int) -> float:
         s = step + 1

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ._checks import check_float, check_int
+
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December"]
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
@@ -53,6 +55,9 @@ N_FORMATS = len(_formats(FIRST_DAY))
 
 def format_date(d: dt.date, style: int, case: str = "as is") -> str:
     """Write ``d`` in format number ``style`` (0..N_FORMATS-1); ``case`` is "as is", "lower" or "upper"."""
+    if not isinstance(d, dt.date):
+        raise TypeError(f"d must be a datetime.date, got {type(d).__name__}")
+    style = check_int(style, "style")
     if not 0 <= style < N_FORMATS:
         raise ValueError(f"style must be in 0..{N_FORMATS - 1}, got {style}")
     text = _formats(d)[style]
@@ -71,6 +76,12 @@ def random_date_pairs(n: int, seed: int = 0, dates: list[dt.date] | None = None)
     Args:
         dates: draw the dates from this list (default: any day of 1900–2099).
     """
+    n = check_int(n, "n", min=0)
+    seed = check_int(seed, "seed")
+    if dates is not None:
+        if isinstance(dates, (str, dt.date)) or not hasattr(dates, "__len__") or len(dates) == 0 or not all(
+                isinstance(d, dt.date) for d in dates):
+            raise ValueError(f"dates must be a non-empty list of datetime.date, got {str(dates)[:60]!r}")
     rng = random.Random(seed)
     span = (LAST_DAY - FIRST_DAY).days
     pairs = []
@@ -83,8 +94,8 @@ def random_date_pairs(n: int, seed: int = 0, dates: list[dt.date] | None = None)
 
 def split_dates(test_fraction: float = 0.1, seed: int = 0) -> tuple[list[dt.date], list[dt.date]]:
     """Split the days of 1900–2099 into disjoint train and test lists."""
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    test_fraction = check_float(test_fraction, "test_fraction", min=0.0, max=1.0, min_open=True, max_open=True)
+    seed = check_int(seed, "seed")
     days = [FIRST_DAY + dt.timedelta(days=i) for i in range((LAST_DAY - FIRST_DAY).days + 1)]
     random.Random(seed).shuffle(days)
     n_test = int(len(days) * test_fraction)
@@ -102,6 +113,8 @@ class CharVocab:
     pad_id, bos_id, eos_id, unk_id = 0, 1, 2, 3
 
     def __init__(self, chars: str) -> None:
+        if not isinstance(chars, str):
+            raise TypeError(f"chars must be a string of distinct characters, got {type(chars).__name__}")
         if len(set(chars)) != len(chars):
             raise ValueError("characters of a CharVocab must be unique")
         self.itos = self.SPECIALS + list(chars)
@@ -112,6 +125,8 @@ class CharVocab:
 
     def encode(self, text: str, bos: bool = False, eos: bool = False) -> list[int]:
         """Character ids; unknown characters become ``<unk>``."""
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a string, got {type(text).__name__}")
         ids = [self.stoi.get(c, self.unk_id) for c in text]
         return ([self.bos_id] if bos else []) + ids + ([self.eos_id] if eos else [])
 
@@ -127,6 +142,8 @@ class CharVocab:
         for i in ids:
             if isinstance(i, (list, tuple)):
                 raise ValueError(f"decode expects one sequence of integer ids, got a nested list; {batch_hint}")
+            if isinstance(i, bool) or not isinstance(i, int):
+                raise TypeError(f"decode expects integer ids, got {i!r}")
             if i == self.eos_id:
                 break
             if i in (self.pad_id, self.bos_id):
@@ -144,6 +161,13 @@ def date_vocab() -> CharVocab:
 def encode_pairs(pairs: list[tuple[str, str]], vocab: CharVocab, max_src_len: int,
                  max_tgt_len: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Pad pairs into ``src (N, max_src_len)`` and ``tgt (N, max_tgt_len)`` = ``<bos> target <eos> <pad>...``."""
+    max_src_len = check_int(max_src_len, "max_src_len", min=1)
+    max_tgt_len = check_int(max_tgt_len, "max_tgt_len", min=2, note=" (<bos> and <eos>)")
+    if not isinstance(vocab, CharVocab):
+        raise TypeError(f"vocab must be a CharVocab, got {type(vocab).__name__}")
+    for i, pair in enumerate(pairs):
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and all(isinstance(t, str) for t in pair)):
+            raise TypeError(f"pairs must be (source text, target text) string pairs, got {pair!r} at index {i}")
     src = torch.full((len(pairs), max_src_len), vocab.pad_id, dtype=torch.long)
     tgt = torch.full((len(pairs), max_tgt_len), vocab.pad_id, dtype=torch.long)
     for i, (s, t) in enumerate(pairs):
@@ -175,6 +199,9 @@ MAX_SRC_LEN, MAX_TGT_LEN = 32, 12
 
 def load_dates(n_train: int = 20000, n_test: int = 1000, seed: int = 0) -> DateData:
     """The dates task: ``n_train`` training and ``n_test`` held-out pairs on disjoint dates."""
+    n_train = check_int(n_train, "n_train", min=1)
+    n_test = check_int(n_test, "n_test", min=1)
+    seed = check_int(seed, "seed")
     train_days, test_days = split_dates(seed=seed)
     vocab = date_vocab()
     train = random_date_pairs(n_train, seed=seed + 1, dates=train_days)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 
+from ._checks import check_int, env_flag
+
 ENV_VAR = "AIGC_SMOKE"
 
 #: Upper bound on optimiser steps for one ``Trainer.fit`` call in smoke mode.
@@ -21,8 +23,14 @@ SMOKE_MAX_EXAMPLES = 1024
 
 
 def is_smoke() -> bool:
-    """Return True when the environment variable ``AIGC_SMOKE`` is set to 1/true/yes."""
-    return os.environ.get(ENV_VAR, "").strip().lower() in {"1", "true", "yes", "on"}
+    """Return True when the environment variable ``AIGC_SMOKE`` turns smoke mode on.
+
+    Accepted values (case-insensitive, surrounding white space ignored):
+    ``1``, ``true``, ``yes``, ``on`` turn it on; unset, empty, ``0``, ``false``,
+    ``no``, ``off`` leave it off. Any other value (``2``, ``y``, ...) raises
+    ``ValueError`` naming the variable, rather than silently meaning "off".
+    """
+    return env_flag(ENV_VAR, os.environ.get(ENV_VAR))
 
 
 def budget(real: int, smoke: int) -> int:
@@ -33,6 +41,6 @@ def budget(real: int, smoke: int) -> int:
 
         n_steps = budget(2000, smoke=20)
     """
-    if real < 0 or smoke < 0:
-        raise ValueError(f"budget expects non-negative sizes, got real={real}, smoke={smoke}")
+    real = check_int(real, "real", min=0)
+    smoke = check_int(smoke, "smoke", min=0)
     return min(real, smoke) if is_smoke() else real

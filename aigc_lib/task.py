@@ -75,6 +75,14 @@ class SupervisedTask(Task):
         optimizer: Callable[[Any], torch.optim.Optimizer],
     ) -> None:
         super().__init__()
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+        if not callable(loss_fn):
+            raise TypeError(f"loss_fn must be a function (prediction, target) -> scalar tensor, "
+                            f"got {type(loss_fn).__name__}")
+        if not callable(optimizer) or isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(f"optimizer must be a function params -> Optimizer, e.g. "
+                            f"lambda p: torch.optim.AdamW(p, lr=1e-3), got {type(optimizer).__name__}")
         self.model = model
         self.loss_fn = loss_fn
         self._make_optimizer = optimizer
@@ -83,5 +91,8 @@ class SupervisedTask(Task):
         return self._make_optimizer(self.model.parameters())
 
     def training_loss(self, batch: Batch, optimizer_name: str = "main") -> torch.Tensor:
+        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+            raise TypeError(f"SupervisedTask expects batches (x, y), got "
+                            f"{type(batch).__name__}{f' of length {len(batch)}' if isinstance(batch, (tuple, list)) else ''}")
         x, y = batch
         return self.loss_fn(self.model(x), y)

@@ -16,6 +16,8 @@ import re
 from collections import Counter
 from typing import Iterable, Sequence
 
+from ._checks import check_choice, check_int
+
 __all__ = ["CharTokenizer", "ByteBPETokenizer", "GPT2_SPLIT_PATTERN"]
 
 #: Pre-tokenisation pattern in the spirit of GPT-2's: English contractions,
@@ -27,6 +29,9 @@ GPT2_SPLIT_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+
 
 
 def _as_id(i: object) -> int:
+    if isinstance(i, bool) or getattr(i, "dtype", None) == "bool" or (
+            hasattr(i, "dtype") and str(getattr(i, "dtype")) in ("torch.bool", "bool")):
+        raise TypeError(f"token ids must be integers (a flat list or a 1-D integer tensor), got the bool {i!r}")
     try:
         return operator.index(i)          # ints, numpy ints, one-element integer tensors
     except TypeError:
@@ -55,8 +60,11 @@ class CharTokenizer:
     """
 
     def __init__(self, text: str) -> None:
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a string (the training text), got {type(text).__name__}; "
+                            f"join a list of texts first, e.g. CharTokenizer(''.join(texts))")
         if not text:
-            raise ValueError("CharTokenizer needs a non-empty text to build its vocabulary")
+            raise ValueError("text must be a non-empty string to build the vocabulary, got ''")
         self.chars: list[str] = sorted(set(text))
         self.stoi: dict[str, int] = {c: i for i, c in enumerate(self.chars)}
 
@@ -66,6 +74,8 @@ class CharTokenizer:
 
     def encode(self, text: str) -> list[int]:
         """Ids of the characters of ``text``; a character not in the vocabulary raises ``ValueError``."""
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a string, got {type(text).__name__}")
         try:
             return [self.stoi[c] for c in text]
         except KeyError as e:
@@ -119,7 +129,12 @@ class ByteBPETokenizer:
     def __init__(self, merges: Sequence[tuple[int, int]] = (), pattern: str = GPT2_SPLIT_PATTERN) -> None:
         self.merges: dict[tuple[int, int], int] = {}
         self.vocab: list[bytes] = [bytes([b]) for b in range(256)]
-        for a, b in merges:
+        if not isinstance(pattern, str):
+            raise TypeError(f"pattern must be a regular expression string, got {type(pattern).__name__}")
+        for merge in merges:
+            if not isinstance(merge, (tuple, list)) or len(merge) != 2:
+                raise TypeError(f"merges must be pairs of token ids (a, b), got {merge!r}")
+            a, b = (check_int(m, "merge id", min=0) for m in merge)
             if not (0 <= a < len(self.vocab) and 0 <= b < len(self.vocab)):
                 raise ValueError(f"merge ({a}, {b}) refers to an id that does not exist yet "
                                  f"(ids so far: 0..{len(self.vocab) - 1})")
@@ -139,8 +154,9 @@ class ByteBPETokenizer:
 
         Training stops early if no pair occurs at least twice.
         """
-        if vocab_size < 256:
-            raise ValueError(f"vocab_size must be >= 256 (the byte alphabet), got {vocab_size}")
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a string (the training text), got {type(text).__name__}")
+        vocab_size = check_int(vocab_size, "vocab_size", min=256, note=" (the byte alphabet)")
         chunk_counts = Counter(re.findall(pattern, text))
         # Chunks as tuples of ids, with their frequency; dict order = first appearance in the text.
         words: dict[tuple[int, ...], int] = {}
@@ -194,6 +210,8 @@ class ByteBPETokenizer:
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text`` (any Python string)."""
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a string, got {type(text).__name__}")
         ids: list[int] = []
         for chunk in self._split.findall(text):
             ids.extend(self._encode_chunk(chunk))
@@ -209,6 +227,7 @@ class ByteBPETokenizer:
         A slice of ids may end in the middle of a multi-byte character; such
         bytes become U+FFFD with ``errors="replace"`` (use ``"strict"`` to raise).
         """
+        check_choice(errors, "errors", ("replace", "strict", "ignore", "backslashreplace"))
         return self.decode_bytes(ids).decode("utf-8", errors=errors)
 
     def token_strings(self, ids: Iterable[int]) -> list[str]:

@@ -22,8 +22,10 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
+import os
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -33,7 +35,9 @@ from torch import nn
 from tqdm import tqdm
 
 from . import distributed
-from .checkpoint import get_rng_state, load_checkpoint, save_checkpoint, set_rng_state
+from ._checks import check_bool, check_choice, check_float, check_int
+from .checkpoint import (CheckpointError, acquire_lock, get_rng_state, load_checkpoint, release_lock,
+                         remove_stale_temp_files, save_checkpoint, set_rng_state)
 from .device import get_device
 from .history import History
 from .schedule import LRMultiplier, constant, warmup_cosine
@@ -76,6 +80,10 @@ class TrainerConfig:
         checkpoint_every: write ``last.pt`` every this many steps (0: only at the end).
         resume: continue from ``checkpoint_dir/last.pt`` when it exists.
         device: ``"cuda"``, ``"mps"``, ``"cpu"`` or ``None`` for automatic.
+
+    Every field is checked when the config is made: integers must be
+    integers (not ``2.5`` or ``True``), numbers must be finite, and
+    ``checkpoint_dir=""`` is an error (use ``None`` for no checkpoints).
     """
 
     max_steps: int = 1000
@@ -98,29 +106,46 @@ class TrainerConfig:
     device: str | None = None
 
     def __post_init__(self) -> None:
-        if self.max_steps < 0:
-            raise ValueError(f"max_steps must be >= 0, got {self.max_steps}")
-        if self.grad_accum_steps < 1:
-            raise ValueError(f"grad_accum_steps must be >= 1, got {self.grad_accum_steps}")
-        if self.clip_grad_norm is not None and self.clip_grad_norm <= 0:
-            raise ValueError(f"clip_grad_norm must be positive or None, got {self.clip_grad_norm}")
-        if self.precision not in {"auto", "bf16", "fp32"}:
-            raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {self.precision!r}")
-        if isinstance(self.lr_schedule, str) and self.lr_schedule not in {"constant", "cosine"}:
-            raise ValueError(f"lr_schedule must be 'constant', 'cosine' or a function, got {self.lr_schedule!r}")
-        if self.log_every < 1:
-            raise ValueError(f"log_every must be >= 1, got {self.log_every}")
+        self.max_steps = check_int(self.max_steps, "max_steps", min=0)
+        self.grad_accum_steps = check_int(self.grad_accum_steps, "grad_accum_steps", min=1)
+        check_float(self.clip_grad_norm, "clip_grad_norm", min=0, min_open=True,
+                                          allow_none=True)
+        check_choice(self.precision, "precision", ("auto", "bf16", "fp32"))
+        if not callable(self.lr_schedule) and not isinstance(self.lr_schedule, str):
+            raise TypeError(f"lr_schedule must be 'constant', 'cosine' or a function step -> multiplier, "
+                            f"got {self.lr_schedule!r}")
+        if not callable(self.lr_schedule):
+            check_choice(self.lr_schedule, "lr_schedule", ("constant", "cosine"))
+        self.log_every = check_int(self.log_every, "log_every", min=1)
         # A negative period would not fail: Python's step % -n == 0 silently means "every n steps".
-        if self.eval_every < 0:
-            raise ValueError(f"eval_every must be >= 0 (0: only at the end), got {self.eval_every}")
-        if self.checkpoint_every < 0:
-            raise ValueError(f"checkpoint_every must be >= 0 (0: only at the end), got {self.checkpoint_every}")
-        if self.eval_batches is not None and self.eval_batches < 1:
-            raise ValueError(f"eval_batches must be >= 1 or None (the whole validation set), got {self.eval_batches}")
-        if self.warmup_steps < 0:
-            raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
-        if not 0.0 <= self.min_lr_ratio <= 1.0:
-            raise ValueError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        self.eval_every = check_int(self.eval_every, "eval_every", min=0, note=" (0: only at the end)")
+        self.checkpoint_every = check_int(self.checkpoint_every, "checkpoint_every", min=0,
+                                          note=" (0: only at the end)")
+        self.eval_batches = check_int(self.eval_batches, "eval_batches", min=1, allow_none=True,
+                                      note=" (None: the whole validation set)")
+        self.warmup_steps = check_int(self.warmup_steps, "warmup_steps", min=0)
+        check_float(self.min_lr_ratio, "min_lr_ratio", min=0.0, max=1.0)
+        check_float(self.plot_every_s, "plot_every_s", min=0.0)
+        check_bool(self.compile, "compile")
+        check_bool(self.progress, "progress")
+        check_bool(self.resume, "resume")
+        check_choice(self.live_plot, "live_plot", (True, False, "auto"))
+        if self.checkpoint_dir is not None:
+            if not isinstance(self.checkpoint_dir, (str, os.PathLike)):
+                raise TypeError(f"checkpoint_dir must be a folder path (str or Path) or None, "
+                                f"got {self.checkpoint_dir!r}")
+            if str(self.checkpoint_dir).strip() == "":
+                raise ValueError("checkpoint_dir must be a folder path or None (no checkpoints), got '' "
+                                 "(which would write into the working directory)")
+        if self.device is not None and not isinstance(self.device, (str, torch.device)):
+            raise TypeError(f"device must be 'cpu', 'cuda', 'cuda:N', 'mps' or None, got {self.device!r}")
+
+
+#: Settings that may differ when a run resumes from a checkpoint. Every other setting
+#: (grad_accum_steps, clip_grad_norm, lr_schedule, warmup_steps, min_lr_ratio, log_every,
+#: precision, and any setting added later) must equal the checkpoint's, or fit() raises.
+RESUMABLE_CHANGES = frozenset({"max_steps", "eval_every", "eval_batches", "progress", "live_plot", "plot_every_s",
+                               "checkpoint_dir", "checkpoint_every", "resume", "device", "compile"})
 
 
 def move_to_device(batch: Any, device: torch.device) -> Any:
@@ -157,6 +182,38 @@ class _RunningMean:
         self.sums, self.counts = {}, {}
         return out
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"sums": dict(self.sums), "counts": dict(self.counts)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.sums = {k: float(v) for k, v in state["sums"].items()}
+        self.counts = {k: int(v) for k, v in state["counts"].items()}
+
+
+def _checked_multiplier(fn: LRMultiplier) -> LRMultiplier:
+    """Wrap a learning-rate multiplier so that a negative, NaN or non-numeric value is an error (plain Python)."""
+    def multiplier(step: int) -> float:
+        m = fn(step)
+        if isinstance(m, bool) or not isinstance(m, (int, float)) or not math.isfinite(m) or m < 0:
+            raise ValueError(f"lr_schedule must return a finite number >= 0 (a multiplier of the base learning "
+                             f"rate), got {m!r} at step {step}")
+        return m
+    return multiplier
+
+
+def _is_endless(data: Any) -> bool:
+    """True for the streams known never to end (so ``eval_batches=None`` would loop forever)."""
+    return getattr(data, "endless", False) is True or isinstance(data, (itertools.count, itertools.cycle,
+                                                                       itertools.repeat))
+
+
+def _is_one_shot(data: Any) -> bool:
+    """True for iterators (generators, ``iter(x)``), which can be iterated only once."""
+    try:
+        return iter(data) is data
+    except TypeError:
+        return False
+
 
 class Trainer:
     """Trains a :class:`~aigc_lib.task.Task`.
@@ -168,6 +225,33 @@ class Trainer:
 
     Args:
         config: a :class:`TrainerConfig`; keyword arguments override its fields.
+
+    Checkpoints and resuming. With ``checkpoint_dir`` set, ``fit()`` checks at
+    its start that the folder can be written and takes a lock file
+    (``checkpoint_dir/.lock`` with the process id): a second run pointed at
+    the same folder gets a clear error, and a lock left by a process that no
+    longer runs is taken over. A checkpoint holds the weights, optimiser and
+    schedule states, random-number states, the data position, the history
+    and the running means of the metrics not yet logged, so a resumed run
+    logs the same history and reaches the same weights as an uninterrupted
+    one. Its SHA-256 checksum is verified on loading.
+
+    When ``fit()`` resumes, these settings may differ from the checkpoint's:
+    ``max_steps`` (not below the checkpoint's step; with ``lr_schedule="cosine"``
+    it must stay the same, since it shapes the schedule), ``eval_every``,
+    ``eval_batches``, ``checkpoint_every``, ``checkpoint_dir``, ``resume``,
+    ``device``, ``compile``, ``progress``, ``live_plot`` and ``plot_every_s``.
+    Any other setting that differs (for example ``grad_accum_steps``,
+    ``clip_grad_norm``, ``lr_schedule``, ``warmup_steps``, ``log_every``,
+    ``precision``), or an optimiser hyper-parameter that differs (the base
+    learning rate, weight decay, betas, ...), raises ``ValueError`` naming it:
+    the resumed run could not equal the uninterrupted one. (A function passed
+    as ``lr_schedule`` cannot be compared and is not checked.) A data stream
+    whose position the checkpoint lacks (or the reverse) gives a warning.
+    Pass ``resume=False`` to start afresh and overwrite the checkpoint.
+
+    One Trainer trains one task: calling ``fit()`` with another task after
+    training has begun raises ``RuntimeError``; make a new Trainer.
     """
 
     def __init__(self, config: TrainerConfig | None = None, **overrides: Any) -> None:
@@ -181,7 +265,7 @@ class Trainer:
         self.task: Task | None = None
         self.device: torch.device = get_device(self.config.device)
         self.dist = distributed.DistInfo()
-        self._configured_for: int | None = None
+        self._running = _RunningMean()
 
     # ------------------------------------------------------------------ setup
     @property
@@ -192,7 +276,7 @@ class Trainer:
     def _lr_multiplier(self) -> LRMultiplier:
         schedule = self.config.lr_schedule
         if callable(schedule):
-            return schedule
+            return _checked_multiplier(schedule)
         if schedule == "cosine":
             return warmup_cosine(self.config.warmup_steps, self.max_steps, self.config.min_lr_ratio)
         if self.config.warmup_steps > 0:
@@ -201,8 +285,11 @@ class Trainer:
 
     def _setup(self, task: Task) -> None:
         """Move the task to the device and build its optimisers (once per task)."""
-        if self._configured_for == id(task):
+        if task is self.task:
             return
+        if self.task is not None and self.step > 0:
+            raise RuntimeError(f"this Trainer has already trained another task (to step {self.step}); one "
+                               f"Trainer trains one task: make a new Trainer for {type(task).__name__}")
         if not isinstance(task, nn.Module) or not hasattr(task, "training_loss"):
             raise TypeError(
                 f"Trainer.fit expects a Task (an nn.Module with configure_optimizers and training_loss), "
@@ -222,7 +309,6 @@ class Trainer:
         multiplier = self._lr_multiplier()
         self.schedulers = {n: torch.optim.lr_scheduler.LambdaLR(o, multiplier) for n, o in self.optimizers.items()}
         self.task = task
-        self._configured_for = id(task)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         p = self.config.precision
@@ -245,6 +331,7 @@ class Trainer:
             "schedulers": {n: s.state_dict() for n, s in self.schedulers.items()},
             "rng": get_rng_state(),
             "history": self.history.state_dict(),
+            "running_means": self._running.state_dict(),
             "config": config,
         }
         if train_data is not None and hasattr(train_data, "state_dict"):
@@ -253,6 +340,9 @@ class Trainer:
 
     def load_state_dict(self, state: dict[str, Any], train_data: Any = None) -> None:
         assert self.task is not None, "call _setup() first"
+        missing = [k for k in ("step", "task", "optimizers", "schedulers", "rng", "history") if k not in state]
+        if missing:
+            raise KeyError(f"the checkpoint has no {missing} entries")
         if set(state["optimizers"]) != set(self.optimizers):
             raise ValueError(
                 f"checkpoint has optimisers {sorted(state['optimizers'])}, the task has {sorted(self.optimizers)}"
@@ -263,9 +353,80 @@ class Trainer:
             self.schedulers[n].load_state_dict(state["schedulers"][n])
         self.step = int(state["step"])
         self.history.load_state_dict(state["history"])
+        self._running = _RunningMean()
+        if "running_means" in state:
+            self._running.load_state_dict(state["running_means"])
         set_rng_state(state["rng"])
         if train_data is not None and "train_data" in state and hasattr(train_data, "load_state_dict"):
             train_data.load_state_dict(state["train_data"])
+
+    def _check_resume_settings(self, state: dict[str, Any], path: Path, train_data: Any) -> None:
+        """Raise ``ValueError`` for settings that must not change on resume (see the class docstring)."""
+        stored = state.get("config", {})
+        current = {k: (v if isinstance(v, (int, float, str, bool, type(None))) else repr(v))
+                   for k, v in asdict(self.config).items()}
+        changed = []
+        for k, v in current.items():
+            if k not in stored or k in RESUMABLE_CHANGES:
+                continue
+            if k == "lr_schedule" and callable(self.config.lr_schedule):
+                continue
+            if stored[k] != v:
+                changed.append(f"{k}: checkpoint {stored[k]!r}, now {v!r}")
+        if (self.config.lr_schedule == "cosine" and stored.get("lr_schedule") == "cosine"
+                and "max_steps" in stored and stored["max_steps"] != self.config.max_steps):
+            changed.append(f"max_steps (shapes the cosine schedule): checkpoint {stored['max_steps']!r}, "
+                           f"now {self.config.max_steps!r}")
+        for name, opt in self.optimizers.items():
+            saved_groups = state["optimizers"].get(name, {}).get("param_groups", [])
+            for i, (old, new) in enumerate(zip(saved_groups, opt.param_groups)):
+                for key, new_v in new.items():
+                    if key in ("params", "lr") or key not in old:
+                        continue
+                    old_v = old[key]
+                    norm = (lambda x: [float(t) for t in x] if isinstance(x, (list, tuple)) else
+                            float(x) if isinstance(x, (int, float, torch.Tensor)) and not isinstance(x, bool) else x)
+                    if norm(old_v) != norm(new_v):
+                        where = f"optimizer {name!r}" + (f" group {i}" if len(opt.param_groups) > 1 else "")
+                        what = "learning rate" if key == "initial_lr" else key
+                        changed.append(f"{what} of {where}: checkpoint {old_v!r}, now {new_v!r}")
+        if changed:
+            raise ValueError(f"cannot resume from {path}: these settings differ from the checkpoint's, so the "
+                             f"resumed run could not equal the uninterrupted one:\n  " + "\n  ".join(changed)
+                             + "\nUse the checkpoint's settings, or pass resume=False (or another checkpoint_dir) "
+                               "to start a new run.")
+        stored_step = int(state["step"])
+        if self.config.max_steps < stored_step:
+            raise ValueError(f"cannot resume from {path}: it is at step {stored_step}, but max_steps="
+                             f"{self.config.max_steps} is smaller. Raise max_steps, or pass resume=False "
+                             f"(or another checkpoint_dir) to start a new run.")
+        has_pos = hasattr(train_data, "load_state_dict")
+        if has_pos and "train_data" not in state:
+            warnings.warn(f"{path} holds no position of the training data (it was written with another kind of "
+                          f"train_data), so {type(train_data).__name__} starts from its beginning: the resumed "
+                          f"run will not see the same batches as an uninterrupted one", stacklevel=3)
+        elif not has_pos and "train_data" in state:
+            warnings.warn(f"{path} holds a position of the training data, but {type(train_data).__name__} has no "
+                          f"load_state_dict, so the position is not restored: the resumed run will not see the "
+                          f"same batches as an uninterrupted one", stacklevel=3)
+
+    def _prepare_checkpoint_dir(self) -> Path | None:
+        """Check at the start of fit() that the checkpoint folder can be written, and lock it (main process)."""
+        d = self.config.checkpoint_dir
+        if d is None or not self.dist.is_main:
+            return None
+        folder = Path(d)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            lock = acquire_lock(folder)
+        except CheckpointError:
+            raise
+        except OSError as e:
+            raise CheckpointError(f"checkpoint_dir {folder} cannot be written ({type(e).__name__}: "
+                                  f"{e.strerror or e}): expected a writable folder (or checkpoint_dir=None for "
+                                  f"no checkpoints)") from None
+        remove_stale_temp_files(folder / "last.pt")
+        return lock
 
     @property
     def checkpoint_path(self) -> Path | None:
@@ -287,9 +448,13 @@ class Trainer:
         A stateful loader (one with ``state_dict``) is rewound afterwards, so
         every evaluation sees the same batches.
         """
-        self._setup(task)
-        saved = val_data.state_dict() if hasattr(val_data, "state_dict") else None
+        if self.task is None:
+            self._setup(task)
+        elif task is not self.task:
+            task.to(self.device)
         n = self.config.eval_batches
+        self._check_val_data(val_data)
+        saved = val_data.state_dict() if hasattr(val_data, "state_dict") else None
         if n is not None and is_smoke():
             n = min(n, 2)
         was_training = task.training
@@ -308,8 +473,22 @@ class Trainer:
             if saved is not None:
                 val_data.load_state_dict(saved)
         if count == 0:
-            raise ValueError("evaluate() got no batches from val_data")
+            raise ValueError("val_data gave no batches: expected a non-empty, re-iterable set of batches "
+                             "(a list, a TensorBatches(..., repeat=False), a DataLoader)")
         return distributed.all_reduce_mean({k: v / count for k, v in sums.items()}, self.dist, self.device)
+
+    def _check_val_data(self, val_data: Any) -> None:
+        if val_data is None:
+            return
+        if _is_one_shot(val_data):
+            raise TypeError(f"val_data must be re-iterable (a list, TensorBatches(..., repeat=False), a "
+                            f"DataLoader), got {type(val_data).__name__}, an iterator that can be read only "
+                            f"once: every evaluation would see other batches, and later ones none")
+        if self.config.eval_batches is None and _is_endless(val_data):
+            raise ValueError(f"eval_batches=None evaluates on the whole validation set, but val_data "
+                             f"({type(val_data).__name__}) never ends: expected a finite val_data (e.g. "
+                             f"TensorBatches(..., repeat=False) or RandomWindows(..., num_batches=20)) or "
+                             f"eval_batches set to a number")
 
     # ---------------------------------------------------------------- training
     def fit(self, task: Task, train_data: Iterable, val_data: Iterable | None = None) -> History:
@@ -331,11 +510,25 @@ class Trainer:
         """
         cfg = self.config
         self._setup(task)
+        self._check_val_data(val_data)
+        if train_data is None or not hasattr(train_data, "__iter__"):
+            raise TypeError(f"train_data must be an iterable of batches (e.g. TensorBatches, a list, a "
+                            f"DataLoader), got {type(train_data).__name__}")
+        lock = self._prepare_checkpoint_dir()
+        try:
+            return self._fit(task, train_data, val_data)
+        finally:
+            if lock is not None:
+                release_lock(lock.parent)
+
+    def _fit(self, task: Task, train_data: Iterable, val_data: Iterable | None) -> History:
+        cfg = self.config
         if self.dist.is_distributed and hasattr(train_data, "shard"):
             train_data.shard(self.dist.rank, self.dist.world_size)
         path = self.checkpoint_path
         if path is not None and cfg.resume and path.is_file():
             state = load_checkpoint(path, map_location=self.device)
+            self._check_resume_settings(state, path, train_data)
             try:
                 self.load_state_dict(state, train_data)
             except (KeyError, ValueError, RuntimeError) as e:   # e.g. a model of another size
@@ -345,6 +538,10 @@ class Trainer:
                           f"resume=False):\n{e}") from e
             if self.dist.is_main:
                 print(f"Resumed from {path} at step {self.step}.", file=sys.stderr)
+        elif path is not None and self.step < self.max_steps:
+            # A checkpoint of the starting point: a run interrupted before its first periodic checkpoint
+            # (or in the middle of a step) then resumes exactly too, never from a half-done step.
+            self.save(train_data)
 
         step_module: nn.Module = task
         ddp: nn.parallel.DistributedDataParallel | None = None
@@ -359,6 +556,9 @@ class Trainer:
             step_module = torch.compile(step_module)
 
         total = self.max_steps
+        if self.step >= total:
+            warnings.warn(f"fit() has nothing to do: the run is at step {self.step} and max_steps={total}; "
+                          f"raise max_steps to train longer", stacklevel=3)
         show = self.dist.is_main
         bar = tqdm(total=total, initial=self.step, disable=not (show and cfg.progress),
                    file=sys.stdout, mininterval=2.0, dynamic_ncols=True, desc="training")
@@ -368,7 +568,7 @@ class Trainer:
             plot = LiveLossPlot(self.history, every_s=cfg.plot_every_s)
 
         batches = self._endless(train_data)
-        running = _RunningMean()
+        running = self._running
         single = list(self.optimizers) == ["main"]
         task.train()
         t0 = time.perf_counter()
@@ -376,8 +576,8 @@ class Trainer:
             while self.step < total:
                 micro = [move_to_device(next(batches), self.device) for _ in range(cfg.grad_accum_steps)]
                 order = task.optimizer_schedule(self.step) or list(self.optimizers)
-                for name in order:
-                    stats = self._optimizer_step(step_module, ddp, name, micro)
+                step_stats = [(name, self._optimizer_step(step_module, ddp, name, micro)) for name in order]
+                for name, stats in step_stats:      # added only once the whole step is done
                     for k, v in stats.items():
                         running.add(k if single else f"{name}_{k}", v)
                 self.step += 1
@@ -460,10 +660,16 @@ class Trainer:
     @staticmethod
     def _endless(data: Iterable) -> Iterator:
         """Iterate ``data`` forever, restarting it when it ends."""
+        passes = 0
         while True:
             empty = True
             for batch in data:
                 empty = False
                 yield batch
+            if empty and passes == 0:
+                raise ValueError("train_data produced no batches: expected a non-empty iterable of batches")
             if empty:
-                raise ValueError("train_data produced no batches")
+                raise ValueError(f"train_data ({type(data).__name__}) ran out and cannot be restarted: an "
+                                 f"iterator or generator can be read only once. Expected a re-iterable "
+                                 f"(a list, TensorBatches, a DataLoader) or an endless generator")
+            passes += 1

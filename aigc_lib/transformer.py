@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._checks import check_bool, check_float, check_int, check_tensor
 from .attention import KVCache, MultiHeadAttention, padding_mask
 from .linear import Linear
 from .positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
@@ -64,6 +65,14 @@ class BlockConfig:
     layer_norm_eps: float = 1e-5
 
     def __post_init__(self) -> None:
+        self.d_model = check_int(self.d_model, "d_model", min=1)
+        self.n_heads = check_int(self.n_heads, "n_heads", min=1)
+        self.d_ff = check_int(self.d_ff, "d_ff", min=1, allow_none=True)
+        check_float(self.dropout, "dropout", min=0.0, max=1.0, max_open=True)
+        self.max_len = check_int(self.max_len, "max_len", min=1)
+        check_float(self.layer_norm_eps, "layer_norm_eps", min=0.0, min_open=True)
+        for name in ("norm_first", "bias", "cross_attention", "rope", "fast_attention"):
+            check_bool(getattr(self, name), name)
         if self.d_model % self.n_heads != 0:
             raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
         if self.activation not in ACTIVATIONS:
@@ -173,6 +182,7 @@ class TransformerEncoder(nn.Module):
 
     def __init__(self, config: BlockConfig, n_layers: int) -> None:
         super().__init__()
+        n_layers = check_int(n_layers, "n_layers", min=1)
         if config.cross_attention:
             raise ValueError("encoder blocks have no cross-attention; use cross_attention=False")
         self.layers = nn.ModuleList(TransformerBlock(config) for _ in range(n_layers))
@@ -189,6 +199,7 @@ class TransformerDecoder(nn.Module):
 
     def __init__(self, config: BlockConfig, n_layers: int) -> None:
         super().__init__()
+        n_layers = check_int(n_layers, "n_layers", min=1)
         config = replace(config, cross_attention=True)
         self.layers = nn.ModuleList(TransformerBlock(config) for _ in range(n_layers))
         self.final_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.norm_first else nn.Identity()
@@ -237,9 +248,14 @@ class Seq2SeqConfig:
     def __post_init__(self) -> None:
         if self.positional not in {"sinusoidal", "learned", "rope"}:
             raise ValueError(f"positional must be 'sinusoidal', 'learned' or 'rope', got {self.positional!r}")
-        for name in ("src_vocab", "tgt_vocab", "max_src_len", "max_tgt_len"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("src_vocab", "tgt_vocab", "max_src_len", "max_tgt_len", "d_model", "n_heads",
+                     "n_encoder_layers", "n_decoder_layers"):
+            setattr(self, name, check_int(getattr(self, name), name, min=1))
+        self.d_ff = check_int(self.d_ff, "d_ff", min=1, allow_none=True)
+        self.pad_id = check_int(self.pad_id, "pad_id")
+        check_float(self.dropout, "dropout", min=0.0, max=1.0, max_open=True)
+        check_bool(self.norm_first, "norm_first")
+        check_bool(self.tie_output, "tie_output")
         if not 0 <= self.pad_id < min(self.src_vocab, self.tgt_vocab):
             raise ValueError(f"pad_id must be a token of both vocabularies: expected 0 <= pad_id < "
                              f"min(src_vocab, tgt_vocab) = {min(self.src_vocab, self.tgt_vocab)}, got {self.pad_id}")
@@ -257,6 +273,7 @@ def check_token_ids(tokens: torch.Tensor, vocab_size: int, vocab_name: str = "vo
     offending id and the vocabulary, e.g. ``token id 70 is outside the vocabulary:
     expected 0 <= id < vocab_size=65``.
     """
+    check_tensor(tokens, "tokens", kind="int", shape_hint="of token ids")
     if tokens.numel() == 0 or torch.compiler.is_compiling():
         return
     lo, hi = torch.stack(torch.aminmax(tokens)).tolist()
@@ -270,6 +287,8 @@ class Seq2SeqTransformer(nn.Module):
 
     def __init__(self, config: Seq2SeqConfig) -> None:
         super().__init__()
+        if not isinstance(config, Seq2SeqConfig):
+            raise TypeError(f"config must be a Seq2SeqConfig, got {type(config).__name__}")
         c = self.config = config
         self.src_embed = nn.Embedding(c.src_vocab, c.d_model)
         self.tgt_embed = nn.Embedding(c.tgt_vocab, c.d_model)
@@ -292,8 +311,9 @@ class Seq2SeqTransformer(nn.Module):
 
     def _embed(self, tokens: torch.Tensor, embed: nn.Embedding, pos: nn.Module | None, max_len: int,
                start: int = 0, side: str = "src") -> torch.Tensor:
+        check_tensor(tokens, f"{side} tokens", shape_hint="(B, T) token ids")
         if tokens.ndim != 2:
-            raise ValueError(f"tokens must be (B, T) integers, got shape {tuple(tokens.shape)}")
+            raise ValueError(f"{side} tokens must be (B, T) integers, got shape {tuple(tokens.shape)}")
         if tokens.dtype not in (torch.long, torch.int32):   # what nn.Embedding accepts
             raise TypeError(f"{side} token ids must have dtype torch.long or torch.int32, got {tokens.dtype}")
         check_token_ids(tokens, embed.num_embeddings, f"{side}_vocab", what=f"{side} token")
@@ -307,6 +327,7 @@ class Seq2SeqTransformer(nn.Module):
 
     def encode(self, src: torch.Tensor, need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """``src (B, S)`` -> ``(memory (B, S, C), src_mask (B, 1, S))``."""
+        check_tensor(src, "src", kind="int", shape_hint="(B, S) token ids")
         if src.ndim != 2:
             raise ValueError(f"source tokens must be (B, T) integers, got shape {tuple(src.shape)}")
         src_mask = padding_mask(src, pad_id=self.config.pad_id)
@@ -332,6 +353,7 @@ class Seq2SeqTransformer(nn.Module):
         search) or ``(N, S)`` (one sentence per prefix, as in batched greedy decoding).
         The encoder runs once.
         """
+        check_tensor(src, "src", ndim=(1, 2), kind="int", shape_hint="(S,) or (N, S) token ids")
         one = src.ndim == 1
         memory, src_mask = self.encode(src[None] if one else src)
 
@@ -345,6 +367,8 @@ class Seq2SeqTransformer(nn.Module):
 
 def trim_padding(tokens: torch.Tensor, pad_id: int) -> torch.Tensor:
     """Drop the trailing columns of ``tokens (B, T)`` that are padding in every row (saves compute)."""
+    check_tensor(tokens, "tokens", ndim=2, kind="int", shape_hint="(B, T)")
+    pad_id = check_int(pad_id, "pad_id")
     real = (tokens != pad_id).any(dim=0).nonzero()
     keep = int(real.max()) + 1 if real.numel() else 1
     return tokens[:, :keep]
@@ -368,6 +392,11 @@ class Seq2SeqTask(Task):
     def __init__(self, model: Seq2SeqTransformer, lr: float = 1e-3, label_smoothing: float = 0.0,
                  weight_decay: float = 0.01) -> None:
         super().__init__()
+        if not isinstance(model, Seq2SeqTransformer):
+            raise TypeError(f"model must be a Seq2SeqTransformer, got {type(model).__name__}")
+        lr = check_float(lr, "lr", min=0.0, min_open=True)
+        label_smoothing = check_float(label_smoothing, "label_smoothing", min=0.0, max=1.0)
+        weight_decay = check_float(weight_decay, "weight_decay", min=0.0)
         self.model, self.lr = model, lr
         self.label_smoothing, self.weight_decay = label_smoothing, weight_decay
 
@@ -376,6 +405,8 @@ class Seq2SeqTask(Task):
                                  weight_decay=self.weight_decay)
 
     def _logits_and_targets(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+            raise TypeError(f"Seq2SeqTask expects batches (src (B, S), tgt (B, T+1)), got {type(batch).__name__}")
         pad = self.model.config.pad_id
         src, tgt = (trim_padding(t, pad) for t in batch)
         logits = self.model(src, tgt[:, :-1])

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ._checks import check_bool, check_float, check_int, check_tensor
 from .task import Task
 from .vae_losses import (bernoulli_log_likelihood, binarize_dynamic, gaussian_kl, gaussian_log_prob,
                          reparameterize, standard_normal_log_prob)
@@ -42,14 +43,15 @@ def mlp(sizes: list[int], dropout: float = 0.0) -> nn.Sequential:
 
 
 def _check_common(image_shape: tuple[int, ...], hidden: tuple[int, ...], latent_dim: int, dropout: float) -> None:
-    if latent_dim < 1:
-        raise ValueError(f"latent_dim must be >= 1, got {latent_dim}")
-    if not image_shape or any(s < 1 for s in image_shape):
-        raise ValueError(f"image_shape must be positive sizes such as (1, 28, 28), got {image_shape}")
-    if any(h < 1 for h in hidden):
-        raise ValueError(f"hidden sizes must be >= 1, got {hidden}")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    check_int(latent_dim, "latent_dim", min=1)
+    if not isinstance(image_shape, (tuple, list)) or not image_shape or any(
+            isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in image_shape):
+        raise ValueError(f"image_shape must be a tuple of positive integer sizes such as (1, 28, 28), "
+                         f"got {image_shape!r}")
+    if not isinstance(hidden, (tuple, list)) or any(
+            isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden):
+        raise ValueError(f"hidden must be a tuple of integer layer widths >= 1, got {hidden!r}")
+    check_float(dropout, "dropout", min=0.0, max=1.0, max_open=True)
 
 
 class _ImageMLP(nn.Module):
@@ -63,6 +65,7 @@ class _ImageMLP(nn.Module):
         return math.prod(self.image_shape)
 
     def _flat_images(self, x: torch.Tensor) -> torch.Tensor:
+        check_tensor(x, "x", shape_hint=f"(B, {', '.join(map(str, self.image_shape))}) images")
         if x.ndim < 2 or math.prod(x.shape[1:]) != self.image_dim:
             raise ValueError(f"{type(self).__name__} expects images of shape (B, {', '.join(map(str, self.image_shape))}) "
                              f"or (B, {self.image_dim}), got {tuple(x.shape)}")
@@ -72,6 +75,7 @@ class _ImageMLP(nn.Module):
         return x.reshape(x.shape[0], self.image_dim)
 
     def _check_latent(self, z: torch.Tensor) -> None:
+        check_tensor(z, "z", kind="float", shape_hint=f"(..., {self.latent_dim}) latent vectors")
         if z.ndim < 1 or z.shape[-1] != self.latent_dim:
             raise ValueError(f"the decoder expects latent vectors of width latent_dim={self.latent_dim}, "
                              f"got z of shape {tuple(z.shape)}")
@@ -149,8 +153,7 @@ class VAEConfig:
 
     def __post_init__(self) -> None:
         _check_common(self.image_shape, self.hidden, self.latent_dim, self.dropout)
-        if self.num_classes < 0:
-            raise ValueError(f"num_classes must be >= 0 (0: unconditional), got {self.num_classes}")
+        self.num_classes = check_int(self.num_classes, "num_classes", min=0, note=" (0: unconditional)")
 
 
 @dataclass
@@ -202,8 +205,10 @@ class VAE(_ImageMLP):
             return None
         if y is None:
             raise ValueError(f"this conditional VAE needs a label y in 0..{self.num_classes - 1} for each image")
+        if isinstance(y, bool) or not isinstance(y, (int, torch.Tensor)):
+            raise TypeError(f"y must be integer labels (a tensor (B,) or one int), got {type(y).__name__}")
         y = torch.as_tensor(y, device=device)
-        if y.is_floating_point():
+        if y.is_floating_point() or y.dtype == torch.bool:
             raise ValueError(f"labels must be integers, got dtype {y.dtype}")
         if y.ndim == 0:
             y = y.expand(batch)
@@ -255,6 +260,7 @@ class VAE(_ImageMLP):
     def sample(self, n: int, y: torch.Tensor | int | None = None,
                generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` images from the prior: ``z ~ N(0, I)``, returned as pixel probabilities ``(n, *image_shape)``."""
+        n = check_int(n, "n", min=1)
         device = next(self.parameters()).device
         z = torch.randn(n, self.latent_dim, generator=generator, device=device)
         return torch.sigmoid(self.decode(z, y))
@@ -262,8 +268,7 @@ class VAE(_ImageMLP):
 
 def beta_vae_loss(terms: ELBOTerms, beta: float = 1.0) -> torch.Tensor:
     """Mean over the batch of ``distortion + beta * rate``: a scalar. ``beta = 1`` is the negative ELBO."""
-    if beta < 0:
-        raise ValueError(f"beta must be >= 0 (beta = 1 is the ELBO), got {beta}")
+    beta = check_float(beta, "beta", min=0.0, note=" (beta = 1 is the ELBO)")
     return (terms.distortion + beta * terms.rate).mean()
 
 
@@ -294,10 +299,13 @@ class VAETask(Task):
     def __init__(self, model: VAE, beta: float = 1.0, lr: float = 1e-3, weight_decay: float = 0.0,
                  kl_warmup_steps: int = 0, binarize: bool = True) -> None:
         super().__init__()
-        if beta < 0:
-            raise ValueError(f"beta must be >= 0 (beta = 1 is the ELBO), got {beta}")
-        if kl_warmup_steps < 0:
-            raise ValueError(f"kl_warmup_steps must be >= 0, got {kl_warmup_steps}")
+        if not isinstance(model, VAE):
+            raise TypeError(f"model must be a VAE, got {type(model).__name__}")
+        beta = check_float(beta, "beta", min=0.0, note=" (beta = 1 is the ELBO)")
+        kl_warmup_steps = check_int(kl_warmup_steps, "kl_warmup_steps", min=0)
+        lr = check_float(lr, "lr", min=0.0, min_open=True)
+        weight_decay = check_float(weight_decay, "weight_decay", min=0.0)
+        check_bool(binarize, "binarize")
         self.model, self.beta, self.lr, self.weight_decay = model, float(beta), lr, weight_decay
         self.kl_warmup_steps, self.binarize = kl_warmup_steps, binarize
         self.register_buffer("train_steps_seen", torch.zeros((), dtype=torch.long))
@@ -341,8 +349,8 @@ class VAETask(Task):
 def _log_weight_stats(model: VAE, x: torch.Tensor, y: torch.Tensor | int | None, k: int, chunk_size: int,
                       generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
     """``(log mean_k w_k, mean_k log w_k)``, each ``(B,)``, with ``w = p(x, z) / q(z|x)`` and ``z ~ q(z|x)``."""
-    if k < 1 or chunk_size < 1:
-        raise ValueError(f"k and chunk_size must be >= 1, got k={k}, chunk_size={chunk_size}")
+    k = check_int(k, "k", min=1)
+    chunk_size = check_int(chunk_size, "chunk_size", min=1)
     mu, logvar = model.encode(x, y)
     x_flat = model._flat_images(x)
     lse_chunks, sum_log_w = [], torch.zeros(x.shape[0], device=x.device)
@@ -404,6 +412,9 @@ def held_out_likelihood(model: VAE, images: torch.Tensor, labels: torch.Tensor |
     The model is put in eval mode (no dropout) during the estimate. The noise
     comes from a generator seeded with ``seed``, so the numbers are reproducible.
     """
+    check_tensor(images, "images", kind="float", shape_hint="(N, *image_shape) binary images")
+    batch_size = check_int(batch_size, "batch_size", min=1)
+    seed = check_int(seed, "seed", min=0)
     if len(images) == 0:
         raise ValueError("held_out_likelihood needs at least one image, got an empty tensor")
     if labels is not None and len(labels) != len(images):

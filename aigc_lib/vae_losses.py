@@ -19,6 +19,8 @@ import math
 
 import torch
 
+from ._checks import check_int, check_tensor
+
 LOG_2PI = math.log(2 * math.pi)
 
 #: Seed of the fixed binarisation of held-out digits used in the course.
@@ -26,6 +28,8 @@ TEST_BINARIZATION_SEED = 1234
 
 
 def _check_same_shape(a: torch.Tensor, b: torch.Tensor, a_name: str, b_name: str) -> None:
+    check_tensor(a, a_name, kind="float")
+    check_tensor(b, b_name)
     if a.shape != b.shape:
         raise ValueError(f"{a_name} and {b_name} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
 
@@ -73,6 +77,7 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Gene
         n_samples: ``None`` for one sample ``(B, Z)``; ``K`` for ``K`` samples ``(K, B, Z)``.
     """
     _check_same_shape(mu, logvar, "mu", "logvar")
+    n_samples = check_int(n_samples, "n_samples", min=1, allow_none=True)
     shape = mu.shape if n_samples is None else (n_samples, *mu.shape)
     eps = torch.randn(shape, generator=generator, device=mu.device, dtype=mu.dtype)
     return mu + torch.exp(0.5 * logvar) * eps
@@ -107,6 +112,10 @@ def bernoulli_log_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Ten
 
 def log_mean_exp(a: torch.Tensor, dim: int = 0) -> torch.Tensor:
     """``log(mean(exp(a), dim))`` without overflow (via ``logsumexp``)."""
+    check_tensor(a, "a", kind="float")
+    dim = check_int(dim, "dim", min=-max(a.ndim, 1), max=max(a.ndim, 1) - 1)
+    if a.shape[dim] == 0:
+        raise ValueError(f"a must have at least one entry along dim={dim}, got shape {tuple(a.shape)}")
     return torch.logsumexp(a, dim=dim) - math.log(a.shape[dim])
 
 
@@ -122,6 +131,7 @@ def binarize_dynamic(images: torch.Tensor, generator: torch.Generator | None = N
         generator: optional generator; by default torch's global one (seeded by
             ``aigc_lib.setup_notebook`` and saved in Trainer checkpoints).
     """
+    check_tensor(images, "images")
     if not images.is_floating_point():
         raise TypeError(f"binarisation needs floating-point grey values in [0, 1], got {images.dtype}; "
                         f"convert uint8 images with images.float() / 255")
@@ -148,5 +158,7 @@ def binarize_fixed(images: torch.Tensor, seed: int = TEST_BINARIZATION_SEED) -> 
     Returns:
         A float tensor of 0s and 1s with the shape and device of ``images``.
     """
+    check_tensor(images, "images")
+    seed = check_int(seed, "seed", min=0)
     g = torch.Generator().manual_seed(seed)
     return binarize_dynamic(images.detach().cpu().float(), generator=g).to(images.device)

@@ -234,7 +234,7 @@ def test_preallocated_kv_cache_writes_in_place_and_refuses_overflow():
         grown.append(k[:1, :, :1], v[:1, :, :1])
     with pytest.raises(ValueError, match="must both be \\(B, H, T_new, d_head\\)"):
         KVCache(4).append(k, v[..., :2])
-    with pytest.raises(ValueError, match="capacity must be a positive"):
+    with pytest.raises(ValueError, match="capacity must be >= 1 or None"):
         KVCache(0)
     for cache in (grown, fixed):
         cache.crop(2)

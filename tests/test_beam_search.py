@@ -116,5 +116,27 @@ def test_float_prompt_and_eos_outside_the_vocabulary_are_errors():
         greedy_decode(fn, torch.tensor([0.7]), 3)
     with pytest.raises(IndexError, match=r"eos_id 10 is outside the vocabulary: expected 0 <= eos_id < 4"):
         beam_search(fn, [0], beam_width=2, max_new_tokens=3, eos_id=10)
-    with pytest.raises(IndexError, match="eos_id -1"):
+    with pytest.raises(ValueError, match="eos_id must be >= 0 or None, got -1"):
         greedy_decode(fn, torch.tensor([0]), 3, eos_id=-1)
+
+
+def test_early_stopping_keeps_a_better_full_length_beam():
+    """Issue 12: on the last step the early-stopping break ran before the live beams were finished,
+    dropping [0, 0] (p = 0.36) in favour of [2] (p = 0.3)."""
+    logp = torch.log(torch.tensor([0.6, 0.1, 0.3], dtype=torch.float64))
+
+    def fn(prefixes):
+        return logp.expand(prefixes.shape[0], -1)
+
+    best = beam_search(fn, [1], beam_width=2, max_new_tokens=2, eos_id=2, early_stopping=True)[0]
+    assert best.tokens == [0, 0]
+    assert math.isclose(best.log_prob, math.log(0.36))
+
+
+def test_greedy_decode_rejects_nan_log_probs():
+    def fn(prefixes):
+        out = torch.log_softmax(torch.randn(prefixes.shape[0], V), -1)
+        out[0, 1] = float("nan")
+        return out
+    with pytest.raises(ValueError, match="next_log_probs returned NaN"):
+        greedy_decode(fn, torch.tensor([[0]]), max_new_tokens=2)

