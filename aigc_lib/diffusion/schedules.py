@@ -108,7 +108,7 @@ class NoiseSchedule:
         if b.ndim != 1 or b.numel() == 0:
             raise ValueError(f"betas must be a non-empty 1-D tensor (T,), got shape {tuple(b.shape)}")
         if torch.isnan(b).any() or (b <= 0).any() or (b >= 1).any():
-            raise ValueError("every beta must be in (0, 1) and not NaN")
+            raise ValueError(f"betas must all be in (0, 1) and not NaN, got values in {float(b.min())}..{float(b.max())}")
         self.betas = b.cpu()
         self.alphas = 1.0 - self.betas
         self.alphas_cumprod = torch.cumprod(self.alphas, dim=0)
