@@ -258,3 +258,27 @@ def test_image_range_helpers():
     x = torch.tensor([0.0, 0.5, 1.0])
     assert torch.equal(to_model_range(x), torch.tensor([-1.0, 0.0, 1.0]))
     assert torch.equal(to_image_range(torch.tensor([-2.0, 0.0, 1.0])), torch.tensor([0.0, 0.5, 1.0]))
+
+
+# ----------------------------------------------------------------------------------------- shipped weights
+def test_pretrained_loader_checks_the_checksum(tmp_path):
+    from aigc_lib.data import ChecksumError, file_hash
+    from aigc_lib.diffusion.pretrained import load_mnist_diffusion, make_mnist_ddpm_task
+
+    path = tmp_path / "w.pt"
+    torch.save(make_mnist_ddpm_task().model.state_dict(), path)
+    model = load_mnist_diffusion(path, sha256=file_hash(path))
+    assert not model.training and model.num_classes == 10
+    with pytest.raises(ChecksumError, match="sha256"):
+        load_mnist_diffusion(path, sha256="0" * 64)
+
+
+def test_shipped_mnist_weights_match_their_checksum():
+    from aigc_lib.diffusion.pretrained import WEIGHTS_PATH, WEIGHTS_SHA256, load_mnist_diffusion
+
+    if not WEIGHTS_SHA256:
+        pytest.skip("no MNIST diffusion weights shipped yet")
+    model = load_mnist_diffusion()
+    assert WEIGHTS_PATH.stat().st_size < 5 * 2**20
+    x = ddim_sample(lambda x, t: model(x, t), NoiseSchedule.cosine(1000), (2, 1, 28, 28), num_steps=2)
+    assert x.shape == (2, 1, 28, 28) and torch.isfinite(x).all()
