@@ -35,6 +35,7 @@ from tqdm import tqdm
 from . import distributed
 from .checkpoint import get_rng_state, load_checkpoint, save_checkpoint, set_rng_state
 from .device import get_device
+from .ema import EMA
 from .history import History
 from .schedule import LRMultiplier, constant, warmup_cosine
 from .smoke import SMOKE_MAX_STEPS, is_smoke
@@ -76,6 +77,11 @@ class TrainerConfig:
         checkpoint_every: write ``last.pt`` every this many steps (0: only at the end).
         resume: continue from ``checkpoint_dir/last.pt`` when it exists.
         device: ``"cuda"``, ``"mps"``, ``"cpu"`` or ``None`` for automatic.
+        ema_decay: keep an exponential moving average of the task's weights
+            (:class:`aigc_lib.ema.EMA`, with warm-up) with this decay, updated
+            after every step and saved in checkpoints; ``None``: off. Use it as
+            ``with trainer.ema.average_parameters(task): ...``.
+        ema_start_step: until this step the average just copies the weights.
     """
 
     max_steps: int = 1000
@@ -96,6 +102,8 @@ class TrainerConfig:
     checkpoint_every: int = 0
     resume: bool = True
     device: str | None = None
+    ema_decay: float | None = None
+    ema_start_step: int = 0
 
     def __post_init__(self) -> None:
         if self.max_steps < 0:
@@ -121,6 +129,10 @@ class TrainerConfig:
             raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
         if not 0.0 <= self.min_lr_ratio <= 1.0:
             raise ValueError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:   # NaN fails too
+            raise ValueError(f"ema_decay must be in [0, 1) or None, got {self.ema_decay}")
+        if self.ema_start_step < 0:
+            raise ValueError(f"ema_start_step must be >= 0, got {self.ema_start_step}")
 
 
 def move_to_device(batch: Any, device: torch.device) -> Any:
@@ -182,6 +194,8 @@ class Trainer:
         self.device: torch.device = get_device(self.config.device)
         self.dist = distributed.DistInfo()
         self._configured_for: int | None = None
+        #: the :class:`~aigc_lib.ema.EMA` of the task's weights when ``ema_decay`` is set, else ``None``.
+        self.ema: EMA | None = None
 
     # ------------------------------------------------------------------ setup
     @property
@@ -222,6 +236,7 @@ class Trainer:
         multiplier = self._lr_multiplier()
         self.schedulers = {n: torch.optim.lr_scheduler.LambdaLR(o, multiplier) for n, o in self.optimizers.items()}
         self.task = task
+        self.ema = EMA(task, self.config.ema_decay) if self.config.ema_decay is not None else None
         self._configured_for = id(task)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
@@ -249,6 +264,8 @@ class Trainer:
         }
         if train_data is not None and hasattr(train_data, "state_dict"):
             state["train_data"] = train_data.state_dict()
+        if self.ema is not None:
+            state["ema"] = self.ema.state_dict()
         return state
 
     def load_state_dict(self, state: dict[str, Any], train_data: Any = None) -> None:
@@ -266,6 +283,13 @@ class Trainer:
         set_rng_state(state["rng"])
         if train_data is not None and "train_data" in state and hasattr(train_data, "load_state_dict"):
             train_data.load_state_dict(state["train_data"])
+        if self.ema is not None:
+            if "ema" in state:
+                self.ema.load_state_dict(state["ema"])
+            else:
+                print("The checkpoint has no EMA weights; the average starts from the resumed weights.",
+                      file=sys.stderr)
+                self.ema.reset(self.task)
 
     @property
     def checkpoint_path(self) -> Path | None:
@@ -381,6 +405,11 @@ class Trainer:
                     for k, v in stats.items():
                         running.add(k if single else f"{name}_{k}", v)
                 self.step += 1
+                if self.ema is not None:
+                    if self.step > cfg.ema_start_step:
+                        self.ema.update(task)
+                    else:
+                        self.ema.reset(task)
                 last = self.step == total
                 if self.step % cfg.log_every == 0 or last:
                     metrics = {f"train/{k}": v for k, v in running.pop().items()}
