@@ -39,6 +39,7 @@ from ._checks import check_bool, check_choice, check_float, check_int
 from .checkpoint import (CheckpointError, acquire_lock, get_rng_state, load_checkpoint, release_lock,
                          remove_stale_temp_files, save_checkpoint, set_rng_state)
 from .device import get_device
+from .ema import EMA
 from .history import History
 from .schedule import LRMultiplier, constant, warmup_cosine
 from .smoke import SMOKE_MAX_STEPS, is_smoke
@@ -80,6 +81,11 @@ class TrainerConfig:
         checkpoint_every: write ``last.pt`` every this many steps (0: only at the end).
         resume: continue from ``checkpoint_dir/last.pt`` when it exists.
         device: ``"cuda"``, ``"mps"``, ``"cpu"`` or ``None`` for automatic.
+        ema_decay: keep an exponential moving average of the task's weights
+            (:class:`aigc_lib.ema.EMA`, with warm-up) with this decay, updated
+            after every step and saved in checkpoints; ``None``: off. Use it as
+            ``with trainer.ema.average_parameters(task): ...``.
+        ema_start_step: until this step the average just copies the weights.
 
     Every field is checked when the config is made: integers must be
     integers (not ``2.5`` or ``True``), numbers must be finite, and
@@ -104,6 +110,8 @@ class TrainerConfig:
     checkpoint_every: int = 0
     resume: bool = True
     device: str | None = None
+    ema_decay: float | None = None
+    ema_start_step: int = 0
 
     def __post_init__(self) -> None:
         self.max_steps = check_int(self.max_steps, "max_steps", min=0)
@@ -139,6 +147,10 @@ class TrainerConfig:
                                  "(which would write into the working directory)")
         if self.device is not None and not isinstance(self.device, (str, torch.device)):
             raise TypeError(f"device must be 'cpu', 'cuda', 'cuda:N', 'mps' or None, got {self.device!r}")
+
+        check_float(self.ema_decay, "ema_decay", min=0.0, max=1.0, max_open=True, allow_none=True,
+                    note=" (None: no moving average)")
+        self.ema_start_step = check_int(self.ema_start_step, "ema_start_step", min=0)
 
 
 #: Settings that may differ when a run resumes from a checkpoint. Every other setting
@@ -266,6 +278,8 @@ class Trainer:
         self.device: torch.device = get_device(self.config.device)
         self.dist = distributed.DistInfo()
         self._running = _RunningMean()
+        #: the :class:`~aigc_lib.ema.EMA` of the task's weights when ``ema_decay`` is set, else ``None``.
+        self.ema: EMA | None = None
 
     # ------------------------------------------------------------------ setup
     @property
@@ -309,6 +323,7 @@ class Trainer:
         multiplier = self._lr_multiplier()
         self.schedulers = {n: torch.optim.lr_scheduler.LambdaLR(o, multiplier) for n, o in self.optimizers.items()}
         self.task = task
+        self.ema = EMA(task, self.config.ema_decay) if self.config.ema_decay is not None else None
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         p = self.config.precision
@@ -336,6 +351,8 @@ class Trainer:
         }
         if train_data is not None and hasattr(train_data, "state_dict"):
             state["train_data"] = train_data.state_dict()
+        if self.ema is not None:
+            state["ema"] = self.ema.state_dict()
         return state
 
     def load_state_dict(self, state: dict[str, Any], train_data: Any = None) -> None:
@@ -359,6 +376,13 @@ class Trainer:
         set_rng_state(state["rng"])
         if train_data is not None and "train_data" in state and hasattr(train_data, "load_state_dict"):
             train_data.load_state_dict(state["train_data"])
+        if self.ema is not None:
+            if "ema" in state:
+                self.ema.load_state_dict(state["ema"])
+            else:
+                print("The checkpoint has no EMA weights; the average starts from the resumed weights.",
+                      file=sys.stderr)
+                self.ema.reset(self.task)
 
     def _check_resume_settings(self, state: dict[str, Any], path: Path, train_data: Any) -> None:
         """Raise ``ValueError`` for settings that must not change on resume (see the class docstring)."""
@@ -581,6 +605,11 @@ class Trainer:
                     for k, v in stats.items():
                         running.add(k if single else f"{name}_{k}", v)
                 self.step += 1
+                if self.ema is not None:
+                    if self.step > cfg.ema_start_step:
+                        self.ema.update(task)
+                    else:
+                        self.ema.reset(task)
                 last = self.step == total
                 if self.step % cfg.log_every == 0 or last:
                     metrics = {f"train/{k}": v for k, v in running.pop().items()}

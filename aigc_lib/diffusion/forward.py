@@ -1,0 +1,102 @@
+"""The forward (noising) process ``q`` and its posterior.
+
+* :func:`q_sample`: the closed form ``q(x_t | x_0) = N(sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I)``,
+  equal to ``diffusers``' ``DDPMScheduler.add_noise``.
+* :func:`q_step`: one step of the chain, ``q(x_t | x_{t-1}) = N(sqrt(1 - beta_t) x_{t-1}, beta_t I)``,
+  to check the closed form by simulation.
+* :func:`q_posterior`: mean and variance of ``q(x_{t-1} | x_t, x_0)`` (Ho et al., 2020, eq. 7),
+  the target that the reverse process learns to match.
+* :func:`predict_x0`: ``x_0`` from ``x_t`` and a noise prediction ``eps``.
+"""
+from __future__ import annotations
+
+import torch
+
+from .schedules import NoiseSchedule
+
+
+def check_finite(x: torch.Tensor, name: str) -> None:
+    """Raise ``TypeError`` unless ``x`` is a float tensor, ``ValueError`` if it holds NaN or infinity."""
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        kind = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
+        raise TypeError(f"{name} must be a floating-point tensor, got {kind}")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+
+
+def randn(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device | str,
+          dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """``N(0, I)`` noise of ``shape`` on ``device``, drawn on the generator's own device when one is given.
+
+    A CPU generator therefore gives the same numbers whether the model runs on a CPU or a GPU.
+    """
+    if generator is None:
+        return torch.randn(shape, device=device, dtype=dtype)
+    return torch.randn(shape, generator=generator, device=generator.device, dtype=dtype).to(device)
+
+
+def q_sample(schedule: NoiseSchedule, x0: torch.Tensor, t: torch.Tensor | int,
+             noise: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Noise clean data ``x0`` ``(B, ...)`` to step ``t`` in one go.
+
+    Args:
+        schedule: the noise schedule.
+        x0: clean data ``(B, ...)``, e.g. images ``(B, C, H, W)`` scaled to [-1, 1].
+        t: one int or ``(B,)`` integer timesteps in ``0 .. T-1``.
+        noise: the ``eps ~ N(0, I)`` to use, shape of ``x0``; drawn with ``generator`` if ``None``.
+
+    Returns:
+        ``x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) noise``, shape of ``x0``.
+    """
+    check_finite(x0, "x0")
+    if noise is None:
+        noise = randn(x0.shape, generator, x0.device, x0.dtype)
+    elif noise.shape != x0.shape:
+        raise ValueError(f"noise must have the shape of x0 {tuple(x0.shape)}, got {tuple(noise.shape)}")
+    a = schedule.gather(schedule.alphas_cumprod, t, x0)
+    return a.sqrt() * x0 + (1 - a).sqrt() * noise
+
+
+def q_step(schedule: NoiseSchedule, x_prev: torch.Tensor, t: torch.Tensor | int,
+           noise: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One step of the forward chain: ``x_t = sqrt(1 - beta_t) x_{t-1} + sqrt(beta_t) noise``.
+
+    ``x_prev`` is ``x_{t-1}`` ``(B, ...)`` (``x_0`` when ``t = 0``).
+    """
+    if noise is None:
+        noise = randn(x_prev.shape, generator, x_prev.device, x_prev.dtype)
+    beta = schedule.gather(schedule.betas, t, x_prev)
+    return (1 - beta).sqrt() * x_prev + beta.sqrt() * noise
+
+
+def q_posterior(schedule: NoiseSchedule, x0: torch.Tensor, xt: torch.Tensor,
+                t: torch.Tensor | int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and variance of ``q(x_{t-1} | x_t, x_0)``, a Gaussian.
+
+    ``mean = sqrt(alpha_bar_{t-1}) beta_t / (1 - alpha_bar_t) * x0 + sqrt(alpha_t) (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t) * xt``,
+    ``variance = (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t) * beta_t`` (0 at ``t = 0``: ``x_{-1}`` is ``x_0``).
+
+    Returns:
+        ``(mean, variance)``: mean of the shape of ``xt``; variance broadcastable to it.
+    """
+    if x0.shape != xt.shape:
+        raise ValueError(f"x0 and xt must have the same shape, got {tuple(x0.shape)} and {tuple(xt.shape)}")
+    a_bar = schedule.gather(schedule.alphas_cumprod, t, xt)
+    a_bar_prev = schedule.gather(schedule.alphas_cumprod_prev, t, xt)
+    beta = schedule.gather(schedule.betas, t, xt)
+    alpha = schedule.gather(schedule.alphas, t, xt)
+    mean = a_bar_prev.sqrt() * beta / (1 - a_bar) * x0 + alpha.sqrt() * (1 - a_bar_prev) / (1 - a_bar) * xt
+    variance = (1 - a_bar_prev) / (1 - a_bar) * beta
+    return mean, variance
+
+
+def predict_x0(schedule: NoiseSchedule, xt: torch.Tensor, t: torch.Tensor | int, eps: torch.Tensor) -> torch.Tensor:
+    """Invert the closed form: ``x0 = (xt - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)``."""
+    a = schedule.gather(schedule.alphas_cumprod, t, xt)
+    return (xt - (1 - a).sqrt() * eps) / a.sqrt()
+
+
+def eps_to_score(schedule: NoiseSchedule, eps: torch.Tensor, t: torch.Tensor | int) -> torch.Tensor:
+    """The score ``grad log q(x_t)`` that an ε-prediction implies: ``-eps / sqrt(1 - alpha_bar_t)``."""
+    a = schedule.gather(schedule.alphas_cumprod, t, eps)
+    return -eps / (1 - a).sqrt()
