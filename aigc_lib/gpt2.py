@@ -75,6 +75,9 @@ def config_from_hf(hf_config: Any) -> GPTConfig:
 def convert_hf_gpt2_state_dict(hf_state: Mapping[str, torch.Tensor], config: GPTConfig) -> dict[str, torch.Tensor]:
     """Rename and transpose a ``GPT2LMHeadModel`` state dict into a :class:`GPT` state dict.
 
+    Every tensor is copied, so later changes to the Hugging Face model do not
+    reach the converted one (and a comparison of the two can fail).
+
     Raises:
         KeyError: a weight is missing.
         ValueError: a weight has the wrong shape for ``config`` (the message names
@@ -100,7 +103,7 @@ def convert_hf_gpt2_state_dict(hf_state: Mapping[str, torch.Tensor], config: GPT
             shown = tuple(expected[ours][::-1]) if transpose else tuple(expected[ours])
             raise ValueError(f"{theirs!r} has shape {tuple(hf_state[theirs].shape)}, expected {shown} "
                              f"for {config}")
-        out[ours] = w.contiguous()
+        out[ours] = w.clone(memory_format=torch.contiguous_format)   # a copy: never shares memory with hf_state
     out["lm_head.weight"] = out["token_embedding.weight"]
     return out
 

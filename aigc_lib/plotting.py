@@ -43,12 +43,24 @@ def use_course_style() -> None:
         pass
 
 
+_READABLE_PREFIXES = {"train/": "training ", "val/": "validation "}
+
+
+def readable_name(name: str) -> str:
+    """A metric key as a legend label: ``"val/token_acc"`` -> ``"validation token acc"``."""
+    for prefix, words in _READABLE_PREFIXES.items():
+        if name.startswith(prefix):
+            return words + name[len(prefix):].replace("_", " ")
+    return name.replace("_", " ").replace("/", " ")
+
+
 def plot_history(history: History, names: Sequence[str] | None = None, ax: plt.Axes | None = None,
                  logy: bool | str = "auto", title: str | None = None) -> plt.Axes:
     """Plot logged metrics against the training step.
 
     Args:
         names: metric names; by default every metric whose name contains "loss".
+            The legend shows them in words (see :func:`readable_name`).
         logy: logarithmic y axis; ``"auto"`` uses one when all values are positive
             and span more than a factor of 10.
     """
@@ -63,9 +75,10 @@ def plot_history(history: History, names: Sequence[str] | None = None, ax: plt.A
     for name in names:
         steps, values = history.steps(name), history.values(name)
         style = "o-" if name.startswith("val/") else "-"
-        ax.plot(steps, values, style, ms=3, label=name)
+        ax.plot(steps, values, style, ms=3, label=readable_name(name))
     ax.set_xlabel("step")
-    ax.set_ylabel(names[0] if len(names) == 1 else ("loss" if all("loss" in n for n in names) else "value"))
+    ax.set_ylabel(readable_name(names[0]) if len(names) == 1
+                  else ("loss" if all("loss" in n for n in names) else "value"))
     if logy == "auto":
         values = [v for n in names for v in history.values(n)]
         logy = bool(values) and min(values) > 0 and max(values) > 10 * min(values)

@@ -293,3 +293,28 @@ def test_fast_path_accepts_a_1d_key_mask_like_the_readable_path():
     m = torch.tensor([True, True, False, True, True])
     torch.testing.assert_close(fast_scaled_dot_product_attention(q, k, k, mask=m),
                                scaled_dot_product_attention(q, k, k, mask=m)[0], **TOL)
+
+
+def padding_check(attend, x: torch.Tensor, lengths: torch.Tensor) -> tuple[float, bool]:
+    """Chapter 2's padding-mask check: largest weight on a padded key, and whether the output
+    equals attention over the real keys alone (row by row)."""
+    pad = padding_mask(lengths, max_len=x.shape[1])
+    out, w = attend(x, x, x, mask=pad)
+    largest, same = 0.0, True
+    for b, n in enumerate(lengths.tolist()):
+        largest = max(largest, w[b, :, n:].abs().max().item() if n < x.shape[1] else 0.0)
+        short, _ = scaled_dot_product_attention(x[b:b + 1], x[b:b + 1, :n], x[b:b + 1, :n])
+        same = same and torch.allclose(out[b:b + 1], short, atol=1e-6)
+    return largest, same
+
+
+def test_padding_mask_check_passes_and_fails_for_an_attention_that_ignores_the_mask():
+    x = torch.randn(2, 5, 8, generator=torch.Generator().manual_seed(0))
+    lengths = torch.tensor([4, 2])
+    assert padding_check(scaled_dot_product_attention, x, lengths) == (0.0, True)
+
+    def ignores_mask(q, k, v, mask=None):
+        return scaled_dot_product_attention(q, k, v)
+
+    largest, same = padding_check(ignores_mask, x, lengths)
+    assert largest > 0.01 and not same

@@ -73,4 +73,9 @@ def test_plot_helpers_draw_and_validate():
         heatmap(torch.rand(2, 2, 2))
     h = History()
     h.log(1, {"train/loss": 1.0, "val/loss": 2.0, "lr": 0.1})
-    assert len(plot_history(h).lines) == 2
+    ax = plot_history(h)
+    assert len(ax.lines) == 2
+    # legends in words, not raw metric keys
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["training loss", "validation loss"]
+    h.log(2, {"val/token_acc": 0.5})
+    assert plot_history(h, ["val/token_acc"]).get_ylabel() == "validation token acc"

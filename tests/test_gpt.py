@@ -164,12 +164,33 @@ def test_config_and_input_errors():
 # ------------------------------------------------------------------ GPT-2 weights
 
 
-@pytest.fixture(scope="module")
-def small_hf_gpt2():
+def randomise_1d(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Give every 1-D parameter (biases, LayerNorm weights and biases) a random value.
+
+    A fresh model has every bias 0 and every LayerNorm weight 1, so a mapping that
+    mixes them up (e.g. ln_1 with ln_2) would still give the same logits.
+    """
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            for name, p in module.named_parameters(recurse=False):
+                if p.ndim == 1:   # LayerNorm weights around 1, everything else around 0
+                    centre = 1.0 if isinstance(module, torch.nn.LayerNorm) and name == "weight" else 0.0
+                    p.copy_(centre + 0.5 * torch.randn(p.shape, generator=g))
+    return model
+
+
+def hf_gpt2(randomise: bool = True) -> GPT2LMHeadModel:
     torch.manual_seed(0)
     config = GPT2Config(vocab_size=50, n_positions=24, n_embd=32, n_layer=3, n_head=4,
                         bos_token_id=0, eos_token_id=1, pad_token_id=1)
-    return GPT2LMHeadModel(config).eval()
+    model = GPT2LMHeadModel(config).eval()
+    return randomise_1d(model) if randomise else model
+
+
+@pytest.fixture(scope="module")
+def small_hf_gpt2():
+    return hf_gpt2()
 
 
 def test_gpt2_conversion_gives_the_same_logits(small_hf_gpt2):
@@ -178,6 +199,60 @@ def test_gpt2_conversion_gives_the_same_logits(small_hf_gpt2):
     x = ids(2, 24, 50)
     with torch.no_grad():
         torch.testing.assert_close(model(x), small_hf_gpt2(x).logits, atol=1e-5, rtol=1e-5)
+
+
+def max_logit_difference(model: GPT, hf_model: GPT2LMHeadModel) -> float:
+    x = ids(2, 24, 50)
+    with torch.no_grad():
+        return (model(x) - hf_model(x).logits).abs().max().item()
+
+
+@pytest.fixture
+def swapped_layer_norms(monkeypatch):
+    """A broken converter: each block's ln_1 and ln_2 change places."""
+    import aigc_lib.gpt2 as gpt2_mod
+    swap = {"ln_1": "ln_2", "ln_2": "ln_1"}
+    broken = [(ours, ".".join(swap.get(part, part) for part in theirs.split(".")), t)
+              for ours, theirs, t in gpt2_mod._BLOCK_MAP]
+    assert broken != gpt2_mod._BLOCK_MAP
+    monkeypatch.setattr(gpt2_mod, "_BLOCK_MAP", broken)
+
+
+def test_gpt2_check_catches_swapped_layer_norms_only_with_random_1d_parameters(swapped_layer_norms):
+    # With the fresh model's 1-D parameters (LayerNorm weights 1, biases 0) the broken
+    # converter passes: that check could not fail. With random ones it fails.
+    fresh = hf_gpt2(randomise=False)
+    assert max_logit_difference(gpt_from_hf(fresh), fresh) < 1e-5
+    randomised = hf_gpt2(randomise=True)
+    assert max_logit_difference(gpt_from_hf(randomised), randomised) > 1e-3   # tolerance: 1e-5
+    with pytest.raises(AssertionError, match="Tensor-likes are not close"):
+        test_gpt2_conversion_gives_the_same_logits(randomised)
+
+
+def shared_storages(model: GPT, hf_model: GPT2LMHeadModel) -> set[int]:
+    theirs = {t.untyped_storage().data_ptr() for t in hf_model.state_dict().values()}
+    return theirs & {t.untyped_storage().data_ptr() for t in model.state_dict().values()}
+
+
+def test_gpt2_converted_model_shares_no_memory_with_huggingface():
+    hf = hf_gpt2()
+    model = gpt_from_hf(hf)
+    assert not shared_storages(model, hf)
+    assert model.lm_head.weight is model.token_embedding.weight          # still tied to each other
+    # Changing the Hugging Face model after the conversion must make the comparison fail.
+    with torch.no_grad():
+        hf.transformer.ln_f.bias += 1.0                                    # an untransposed tensor
+    assert max_logit_difference(model, hf) > 1e-2
+
+
+def test_gpt2_memory_checks_fail_on_a_converter_that_shares_tensors():
+    hf = hf_gpt2()
+    model = gpt_from_hf(hf)
+    model.final_norm.bias = hf.transformer.ln_f.bias     # what the converter did before it copied tensors
+    assert shared_storages(model, hf)
+    with torch.no_grad():
+        hf.transformer.ln_f.bias += 1.0
+    assert max_logit_difference(model, hf) < 1e-5          # the change reached both: the comparison passes
 
 
 @pytest.mark.parametrize("threads", [1, 2], indirect=True)
@@ -262,3 +337,59 @@ def test_flops_per_token_counts_six_per_matrix_weight_plus_attention():
     gpt2 = GPTConfig(vocab_size=50257, block_size=1024, n_layer=12, n_head=12, n_embd=768)
     # 12 x 12 x 768^2 + 50257 x 768 = 123.5M matrix weights; attention 12 x 12 x 1024 x 768 = 113.2 MFLOP.
     assert abs(gpt2.num_flops_per_token() / 1e6 - (6 * 123.53 + 113.25)) < 0.1
+
+
+# ------------------------------------------------------------------ chapter 4's checks
+
+
+def reference_forward(W: dict, idx: torch.Tensor, n_layer: int, n_head: int, causal: bool = True,
+                      norms: tuple[str, str] = ("norm1", "norm2")) -> torch.Tensor:
+    """Chapter 4's hand-written GPT forward pass (linear layers without biases); ``causal``
+    and ``norms`` make the broken variants that the check must catch."""
+    B, T = idx.shape
+    h = W["token_embedding.weight"][idx] + W["position_embedding.embedding.weight"][:T]
+    C = h.shape[-1]
+    d = C // n_head
+    mask = torch.ones(T, T, dtype=torch.bool).tril() if causal else torch.ones(T, T, dtype=torch.bool)
+    for i in range(n_layer):
+        def p(name):
+            return W[f"blocks.{i}.{name}"]
+        a = torch.nn.functional.layer_norm(h, (C,), p(f"{norms[0]}.weight"), p(f"{norms[0]}.bias"))
+        q, k, v = (a @ p("self_attn.qkv.weight").T).split(C, dim=-1)
+        q, k, v = (t.view(B, T, n_head, d).transpose(1, 2) for t in (q, k, v))
+        att = ((q @ k.transpose(-2, -1)) / math.sqrt(d)).masked_fill(~mask, float("-inf")).softmax(dim=-1)
+        h = h + (att @ v).transpose(1, 2).reshape(B, T, C) @ p("self_attn.out_proj.weight").T
+        a = torch.nn.functional.layer_norm(h, (C,), p(f"{norms[1]}.weight"), p(f"{norms[1]}.bias"))
+        h = h + torch.nn.functional.gelu(a @ p("ff.linear1.weight").T) @ p("ff.linear2.weight").T
+    h = torch.nn.functional.layer_norm(h, (C,), W["final_norm.weight"], W["final_norm.bias"])
+    return h @ W["token_embedding.weight"].T
+
+
+def test_hand_written_forward_matches_gpt_and_its_check_catches_broken_variants():
+    model = randomise_1d(tiny(bias=False))
+    x = ids(2, 16)
+    with torch.no_grad():
+        ours, W = model(x), model.state_dict()
+        torch.testing.assert_close(reference_forward(W, x, 2, 2), ours, atol=1e-5, rtol=1e-5)
+        for broken in (dict(causal=False), dict(norms=("norm2", "norm1"))):
+            assert (reference_forward(W, x, 2, 2, **broken) - ours).abs().max() > 1e-3, broken
+        # With a fresh model's LayerNorms (weights 1, biases 0) swapping them changes nothing:
+        fresh = tiny(bias=False)
+        W = fresh.state_dict()
+        torch.testing.assert_close(reference_forward(W, x, 2, 2, norms=("norm2", "norm1")), fresh(x))
+
+
+def test_flop_counter_gives_num_flops_per_token_exactly():
+    # Chapter 4 counts the FLOPs of one training step with PyTorch's FLOP counter
+    # (readable attention path: the CPU SDPA kernel has no FLOP formula).
+    from torch.utils.flop_counter import FlopCounterMode
+    config = GPTConfig(**{**TINY, "bias": False, "fast_attention": False})
+    model = GPT(config)
+    x = ids(2, 16)
+    with FlopCounterMode(display=False) as counter:
+        model.loss(x, ids(2, 16, seed=1)).backward()
+    per_token = counter.get_total_flops() / x.numel()
+    assert per_token == config.num_flops_per_token()
+    # broken estimates are caught: no attention term, or forward only (2N instead of 6N)
+    assert per_token != config.num_flops_per_token(with_attention=False)
+    assert per_token != config.num_flops_per_token() / 3

@@ -86,3 +86,33 @@ def test_inputs_that_are_not_b_t_d_model_embeddings_raise(make):
 def test_rope_needs_a_time_axis():
     with pytest.raises(ValueError, match=r"x of shape \(\.\.\., T, 8\), got \(8,\)"):
         RotaryEmbedding(8)(torch.randn(8))
+
+
+def shift_matrix(k: int, d: int) -> torch.Tensor:
+    """Chapter 3's M_k: rotates each (sin, cos) pair of the sinusoidal encoding by k * 10000^(-2j/d)."""
+    M = torch.zeros(d, d)
+    for j in range(d // 2):
+        a = k * 10000 ** (-2 * j / d)
+        M[2 * j:2 * j + 2, 2 * j:2 * j + 2] = torch.tensor([[math.cos(a), math.sin(a)], [-math.sin(a), math.cos(a)]])
+    return M
+
+
+def shift_error(table: torch.Tensor, k: int, offset: int | None = None) -> float:
+    """max |M_k PE_p - PE_(p + offset)| over the table (offset = k: the property)."""
+    offset = k if offset is None else offset
+    n = len(table) - max(k, offset)
+    return (table[:n] @ shift_matrix(k, table.shape[1]).T - table[offset:offset + n]).abs().max().item()
+
+
+@pytest.mark.parametrize("k", [1, 5, 17])
+def test_sinusoidal_shift_check_holds_and_fails_on_other_tables(k):
+    table = sinusoidal_table(64, 32)
+    assert shift_error(table, k) < 1e-4
+    # The check can fail: a wrong offset, other frequencies, or a learned (random) table.
+    assert shift_error(table, k, offset=k + 1) > 0.1
+    other = torch.zeros(64, 32)
+    p, i = torch.arange(64)[:, None].float(), torch.arange(16)[None, :].float()
+    other[:, 0::2], other[:, 1::2] = torch.sin(p / 1000 ** (2 * i / 32)), torch.cos(p / 1000 ** (2 * i / 32))
+    assert shift_error(other, k) > 0.05
+    torch.manual_seed(0)
+    assert shift_error(LearnedPositionalEmbedding(32, 64).embedding.weight.detach(), k) > 0.01

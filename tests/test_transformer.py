@@ -207,3 +207,24 @@ def test_seq2seq_token_errors():
         Seq2SeqConfig(src_vocab=7, tgt_vocab=5, pad_id=5)
     with pytest.raises(ValueError, match="tgt_vocab must be >= 1, got 0"):
         Seq2SeqConfig(src_vocab=7, tgt_vocab=0)
+
+
+def step_by_step_error(model: Seq2SeqTransformer, src: torch.Tensor, tgt: torch.Tensor) -> float:
+    """Chapter 3's check: logits of the full (teacher-forced) pass vs one prefix at a time."""
+    with torch.no_grad():
+        full = model(src, tgt)
+        steps = torch.cat([model(src, tgt[:, :t])[:, -1:] for t in range(1, tgt.shape[1] + 1)], dim=1)
+    return (steps - full).abs().max().item()
+
+
+def test_parallel_decoding_equals_step_by_step_and_the_check_fails_without_the_causal_mask(monkeypatch):
+    model = tiny_model()
+    src, tgt = torch.tensor([[5, 6, 7, 8, 0]]), torch.tensor([[1, 3, 4, 5, 6]])
+    assert step_by_step_error(model, src, tgt) < 1e-5
+    forward = TransformerBlock.forward
+
+    def not_causal(self, x, *args, is_causal=False, **kwargs):
+        return forward(self, x, *args, is_causal=False, **kwargs)
+
+    monkeypatch.setattr(TransformerBlock, "forward", not_causal)      # a decoder that sees the future
+    assert step_by_step_error(model, src, tgt) > 1e-3
