@@ -67,7 +67,11 @@ def mnist(args) -> None:
     schedule = mnist_schedule()
     n = args.n
     shape = (n, 1, 28, 28)
-    uncond = lambda x, t: model(x, t)   # noqa: E731  (label None = the null class)
+    if args.conditional:   # labels drawn uniformly, no guidance (w = 1): a sampler of p(x) = mean_y p(x | y)
+        labels = torch.arange(10).repeat(n // 10 + 1)[:n]
+        uncond = classifier_free_guidance(model, labels, 1.0)
+    else:
+        uncond = lambda x, t: model(x, t)   # noqa: E731  (label None = the null class)
     results = {}
     for name, sample in (("DDIM-50", lambda g: ddim_sample(uncond, schedule, shape, 50, eta=args.eta, generator=g,
                                                            clip_x0=1.0)),
@@ -105,6 +109,8 @@ def main() -> None:
     p.add_argument("--weights", default=None)
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--skip-ddpm", action="store_true")
+    p.add_argument("--conditional", action="store_true",
+                   help="FID rows from the conditional model with uniform labels at w=1 instead of the null label")
     p.add_argument("--eta", type=float, default=0.0, help="DDIM eta (0: deterministic)")
     p.add_argument("--scales", type=float, nargs="*", default=[0.0, 1.0, 2.0, 3.0])
     args = p.parse_args()
