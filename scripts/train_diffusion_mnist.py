@@ -15,7 +15,7 @@ sha256, to be put into ``aigc_lib/diffusion/pretrained.py``.
 The shipped weights: ``OMP_NUM_THREADS=1 python scripts/train_diffusion_mnist.py --steps 5000
 --chunk 250 --eval-every 1500 --out-dir checkpoints/mnist_ddpm --write-weights``: 5,000 steps
 in 2,620 s (44 min) on one thread of the shared 2-core course machine (load 4-8, so
-0.17-1.2 s per step); about 10 min on an idle core. (Its printed FIDs used only the first
+0.17-1.2 s per step); at the fastest rate seen (0.17 s per step) it would take 14 min. (Its printed FIDs used only the first
 500 test digits, all 0-4, as reference and are not meaningful; fixed since.)
 """
 import argparse
