@@ -69,13 +69,14 @@ def mnist(args) -> None:
     shape = (n, 1, 28, 28)
     if args.conditional:   # labels drawn uniformly, no guidance (w = 1): a sampler of p(x) = mean_y p(x | y)
         labels = torch.arange(10).repeat(n // 10 + 1)[:n]
-        uncond = classifier_free_guidance(model, labels, 1.0)
+        uncond = lambda x, t: model(x, t, labels)   # noqa: E731  (w = 1 needs no unconditional pass)
     else:
         uncond = lambda x, t: model(x, t)   # noqa: E731  (label None = the null class)
     results = {}
-    for name, sample in (("DDIM-50", lambda g: ddim_sample(uncond, schedule, shape, 50, eta=args.eta, generator=g,
+    rows = (("DDIM-50", lambda g: ddim_sample(uncond, schedule, shape, 50, eta=args.eta, generator=g,
                                                            clip_x0=1.0)),
-                         ("DDPM-1000", lambda g: ddpm_sample(uncond, schedule, shape, generator=g, clip_x0=1.0))):
+            ("DDPM-1000", lambda g: ddpm_sample(uncond, schedule, shape, generator=g, clip_x0=1.0)))
+    for name, sample in rows:
         if name == "DDPM-1000" and args.skip_ddpm:
             continue
         t0 = time.perf_counter()

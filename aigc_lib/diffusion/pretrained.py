@@ -46,8 +46,8 @@ def mnist_schedule() -> NoiseSchedule:
     return NoiseSchedule.cosine(1000)
 
 
-def make_mnist_ddpm_task(lr: float = 1e-3) -> DDPMTask:
-    """A fresh :class:`DDPMTask` with the shipped model's network, schedule and label dropout."""
+def make_mnist_ddpm_task(lr: float = 2e-3) -> DDPMTask:
+    """A fresh :class:`DDPMTask` with the shipped model's network, schedule, label dropout and learning rate."""
     return DDPMTask(UNet(mnist_unet_config()), mnist_schedule(), lr=lr, label_dropout=LABEL_DROPOUT)
 
 
