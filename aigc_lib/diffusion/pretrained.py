@@ -11,6 +11,11 @@ Its weights (the EMA of the training run) ship as
 :data:`WEIGHTS_SHA256` when loaded. They were made with
 ``python scripts/train_diffusion_mnist.py`` (seeded; see its docstring for
 the command and the time it took).
+
+Sampling advice (measured on the shipped weights, see ``scripts/check_diffusion_targets.py``):
+use ``clip_x0=1.0``; ancestral DDPM sampling and DDIM with ``eta=1`` give clean digits,
+while deterministic DDIM (``eta=0``) still drifts (grey backgrounds) with this small,
+briefly trained model (6,500 steps of batch 64); label accuracy reaches 0.99 at guidance scale 3.
 """
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ from .unet import UNet, UNetConfig
 
 WEIGHTS_PATH = Path(__file__).resolve().parent.parent / "data" / "files" / "mnist_ddpm_unet.pt"
 #: sha256 of the shipped weights; :func:`load_mnist_diffusion` refuses any other file.
-WEIGHTS_SHA256 = ""
+WEIGHTS_SHA256 = "ddd23afffa194e175355332e19ed38606505f186ee17357a5f42401fb402c694"
 #: probability of the null class during training.
 LABEL_DROPOUT = 0.2
 
@@ -41,8 +46,8 @@ def mnist_schedule() -> NoiseSchedule:
     return NoiseSchedule.cosine(1000)
 
 
-def make_mnist_ddpm_task(lr: float = 1e-3) -> DDPMTask:
-    """A fresh :class:`DDPMTask` with the shipped model's network, schedule and label dropout."""
+def make_mnist_ddpm_task(lr: float = 2e-3) -> DDPMTask:
+    """A fresh :class:`DDPMTask` with the shipped model's network, schedule, label dropout and learning rate."""
     return DDPMTask(UNet(mnist_unet_config()), mnist_schedule(), lr=lr, label_dropout=LABEL_DROPOUT)
 
 
