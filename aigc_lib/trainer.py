@@ -585,7 +585,8 @@ class Trainer:
                           f"raise max_steps to train longer", stacklevel=3)
         show = self.dist.is_main
         bar = tqdm(total=total, initial=self.step, disable=not (show and cfg.progress),
-                   file=sys.stdout, mininterval=2.0, dynamic_ncols=True, desc="training")
+                   file=sys.stdout, mininterval=10.0 if _in_notebook() else 2.0,   # a saved notebook keeps every
+                   dynamic_ncols=True, desc="training")                              # redraw: fewer of them
         plot = None
         if show and (cfg.live_plot is True or (cfg.live_plot == "auto" and _in_notebook())):
             from .plotting import LiveLossPlot
