@@ -67,9 +67,14 @@ def mnist(args) -> None:
     schedule = mnist_schedule()
     n = args.n
     shape = (n, 1, 28, 28)
-    uncond = lambda x, t: model(x, t)   # noqa: E731  (label None = the null class)
+    if args.conditional:   # labels drawn uniformly, no guidance (w = 1): a sampler of p(x) = mean_y p(x | y)
+        labels = torch.arange(10).repeat(n // 10 + 1)[:n]
+        uncond = classifier_free_guidance(model, labels, 1.0)
+    else:
+        uncond = lambda x, t: model(x, t)   # noqa: E731  (label None = the null class)
     results = {}
-    for name, sample in (("DDIM-50", lambda g: ddim_sample(uncond, schedule, shape, 50, generator=g, clip_x0=1.0)),
+    for name, sample in (("DDIM-50", lambda g: ddim_sample(uncond, schedule, shape, 50, eta=args.eta, generator=g,
+                                                           clip_x0=1.0)),
                          ("DDPM-1000", lambda g: ddpm_sample(uncond, schedule, shape, generator=g, clip_x0=1.0))):
         if name == "DDPM-1000" and args.skip_ddpm:
             continue
@@ -78,19 +83,20 @@ def mnist(args) -> None:
         dt = time.perf_counter() - t0
         results[name] = classifier_fid(classifier, images, reference)
         print(f"{name}: classifier FID {results[name]:.1f} ({n} samples in {dt:.0f} s, "
-              f"{100 * dt / n:.1f} s per 100 images)", flush=True)
+              f"{100 * dt / n:.1f} s per 100 images{', eta ' + str(args.eta) if name == 'DDIM-50' else ''})", flush=True)
     if len(results) == 2:
         print(f"DDIM-50/DDPM-1000 classifier-FID ratio: {results['DDIM-50'] / results['DDPM-1000']:.2f}")
         print(f"DDPM/DCGAN classifier-FID ratio (DCGAN 252.7 in chapter 6): {results['DDPM-1000'] / 252.7:.2f}")
     labels = torch.arange(10).repeat(n // 10)
     for w in args.scales:
         t0 = time.perf_counter()
-        x = ddim_sample(classifier_free_guidance(model, labels, w), schedule, shape, 50,
+        x = ddim_sample(classifier_free_guidance(model, labels, w), schedule, shape, 50, eta=args.eta,
                         generator=torch.Generator().manual_seed(7), clip_x0=1.0)
         images = to_image_range(x)
         dt = time.perf_counter() - t0
         print(f"guidance scale {w}: label accuracy {label_accuracy(classifier, images, labels):.3f}, "
-              f"classifier FID {classifier_fid(classifier, images, reference):.1f} (DDIM-50, {dt:.0f} s)", flush=True)
+              f"classifier FID {classifier_fid(classifier, images, reference):.1f} (DDIM-50, eta {args.eta}, {dt:.0f} s)",
+              flush=True)
 
 
 def main() -> None:
@@ -103,6 +109,9 @@ def main() -> None:
     p.add_argument("--weights", default=None)
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--skip-ddpm", action="store_true")
+    p.add_argument("--conditional", action="store_true",
+                   help="FID rows from the conditional model with uniform labels at w=1 instead of the null label")
+    p.add_argument("--eta", type=float, default=0.0, help="DDIM eta (0: deterministic)")
     p.add_argument("--scales", type=float, nargs="*", default=[0.0, 1.0, 2.0, 3.0])
     args = p.parse_args()
     torch.set_num_threads(1)

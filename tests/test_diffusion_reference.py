@@ -110,13 +110,16 @@ def test_ddim_step_equals_diffusers(eta, num_steps):
         x = ref
 
 
-def test_ddim_with_clipping_equals_diffusers_clip_sample():
-    sched = DDIMScheduler(num_train_timesteps=T, beta_schedule="linear", clip_sample=True)
+@pytest.mark.parametrize("clipped_eps", [False, True])
+def test_ddim_with_clipping_equals_diffusers_clip_sample(clipped_eps):
+    sched = float64(DDIMScheduler(num_train_timesteps=T, beta_schedule="linear", clip_sample=True))
     sched.set_timesteps(20)
-    ours = NoiseSchedule.linear(T)
-    x, eps = 2 * torch.randn(2, 16), torch.randn(2, 16)
-    ref = sched.step(eps, 950, x, eta=0.0).prev_sample
-    assert close(ddim_step(ours, eps, 950, 900, x, clip_x0=1.0), ref, atol=1e-4)
+    ours = NoiseSchedule(sched.betas)
+    g = torch.Generator().manual_seed(5)
+    x, eps = 2 * torch.randn(2, 16, generator=g, dtype=torch.float64), torch.randn(2, 16, generator=g, dtype=torch.float64)
+    ref = sched.step(eps, 950, x, eta=0.0, use_clipped_model_output=clipped_eps).prev_sample
+    assert close(ddim_step(ours, eps, 950, 900, x, clip_x0=1.0, clipped_eps=clipped_eps), ref, atol=1e-9)
+    assert not close(ddim_step(ours, eps, 950, 900, x, clip_x0=1.0, clipped_eps=not clipped_eps), ref, atol=1e-4)
     assert not close(ddim_step(ours, eps, 950, 900, x), ref, atol=1e-4)
 
 

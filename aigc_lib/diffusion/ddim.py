@@ -10,7 +10,8 @@ One DDIM step from ``t`` to an earlier ``s`` (``s = -1`` means "clean data", wit
 with ``a = alpha_bar``. ``eta = 0`` is deterministic (DDIM); ``eta = 1`` with
 ``s = t - 1`` is DDPM's ancestral step. :func:`ddim_step` equals ``diffusers``'
 ``DDIMScheduler.step`` (``set_alpha_to_one=True``; our ``clip_x0=1.0`` is
-``clip_sample=True``), and :func:`ddim_timesteps` its ``"leading"`` spacing.
+``clip_sample=True``, with ``use_clipped_model_output`` equal to our ``clipped_eps``),
+and :func:`ddim_timesteps` its ``"leading"`` spacing.
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def ddim_timesteps(num_timesteps: int, num_steps: int) -> list[int]:
 
 def ddim_step(schedule: NoiseSchedule, eps: torch.Tensor, t: int, t_prev: int, xt: torch.Tensor,
               eta: float = 0.0, generator: torch.Generator | None = None, noise: torch.Tensor | None = None,
-              clip_x0: float | None = None) -> torch.Tensor:
+              clip_x0: float | None = None, clipped_eps: bool = True) -> torch.Tensor:
     """One DDIM step ``x_t -> x_{t_prev}`` (see the module notes).
 
     Args:
@@ -47,7 +48,13 @@ def ddim_step(schedule: NoiseSchedule, eps: torch.Tensor, t: int, t_prev: int, x
         t_prev: the step to jump to, ``-1 <= t_prev < t`` (``-1``: clean data).
         eta: 0 for the deterministic sampler, 1 for DDPM-like noise; must be >= 0.
         generator, noise: the ``z ~ N(0, I)`` (used only when ``eta > 0``).
-        clip_x0: clamp ``x0_hat`` to ``[-clip_x0, clip_x0]`` (``eps`` itself is not changed, as in diffusers).
+        clip_x0: clamp ``x0_hat`` to ``[-clip_x0, clip_x0]``.
+        clipped_eps: after clipping, recompute ``eps = (x_t - sqrt(a_t) x0_hat) / sqrt(1 - a_t)`` from the
+            clipped ``x0_hat`` so that both terms of the step agree, as OpenAI's guided-diffusion does
+            (``diffusers``: ``use_clipped_model_output=True``). ``False``: keep the model's ``eps``
+            (``diffusers``' default). Without it, deterministic sampling of an imperfect model drifts
+            (grey backgrounds on MNIST), because ``x0_hat`` at large ``t`` divides the model's error
+            by ``sqrt(a_t)``, which is tiny.
 
     Returns:
         ``x_{t_prev}``, shape of ``xt``.
@@ -64,6 +71,8 @@ def ddim_step(schedule: NoiseSchedule, eps: torch.Tensor, t: int, t_prev: int, x
     x0 = predict_x0(schedule, xt, t, eps)
     if clip_x0 is not None:
         x0 = x0.clamp(-clip_x0, clip_x0)
+        if clipped_eps:
+            eps = (xt - a_t ** 0.5 * x0) / (1 - a_t) ** 0.5
     sigma = eta * ((1 - a_s) / (1 - a_t) * (1 - a_t / a_s)) ** 0.5
     out = a_s ** 0.5 * x0 + max(1 - a_s - sigma ** 2, 0.0) ** 0.5 * eps
     if eta > 0:
@@ -76,7 +85,7 @@ def ddim_step(schedule: NoiseSchedule, eps: torch.Tensor, t: int, t_prev: int, x
 @torch.no_grad()
 def ddim_sample(model: Denoiser, schedule: NoiseSchedule, shape: tuple[int, ...], num_steps: int = 50,
                 eta: float = 0.0, generator: torch.Generator | None = None, device: torch.device | str = "cpu",
-                clip_x0: float | None = None, timesteps: list[int] | None = None,
+                clip_x0: float | None = None, clipped_eps: bool = True, timesteps: list[int] | None = None,
                 trajectory_every: int | None = None,
                 ) -> torch.Tensor | tuple[torch.Tensor, list[tuple[int, torch.Tensor]]]:
     """DDIM sampling over ``num_steps`` timesteps (or the given decreasing ``timesteps``).
@@ -89,7 +98,7 @@ def ddim_sample(model: Denoiser, schedule: NoiseSchedule, shape: tuple[int, ...]
         eta: see :func:`ddim_step`.
         generator: CPU generator for the starting noise (and the step noise when ``eta > 0``).
         device: where the model runs.
-        clip_x0: see :func:`ddim_step`.
+        clip_x0, clipped_eps: see :func:`ddim_step`.
         timesteps: an explicit decreasing list of steps in ``0 .. T-1`` instead of ``num_steps``.
         trajectory_every: also return ``[(t, x_t on the CPU), ...]`` every this many visited steps
             (the start included) and ``(-1, x_0)`` at the end.
@@ -109,7 +118,8 @@ def ddim_sample(model: Denoiser, schedule: NoiseSchedule, shape: tuple[int, ...]
             traj.append((t, x.cpu()))
         t_prev = steps[i + 1] if i + 1 < len(steps) else -1
         eps = model(x, torch.full((shape[0],), t, dtype=torch.long, device=x.device))
-        x = ddim_step(schedule, eps, t, t_prev, x, eta=eta, generator=generator, clip_x0=clip_x0)
+        x = ddim_step(schedule, eps, t, t_prev, x, eta=eta, generator=generator, clip_x0=clip_x0,
+                      clipped_eps=clipped_eps)
     if trajectory_every:
         traj.append((-1, x.cpu()))
         return x, traj

@@ -11,6 +11,11 @@ Its weights (the EMA of the training run) ship as
 :data:`WEIGHTS_SHA256` when loaded. They were made with
 ``python scripts/train_diffusion_mnist.py`` (seeded; see its docstring for
 the command and the time it took).
+
+Sampling advice (measured on the shipped weights, see ``scripts/check_diffusion_targets.py``):
+use ``clip_x0=1.0``; ancestral DDPM sampling and DDIM with ``eta=1`` give clean digits,
+while deterministic DDIM (``eta=0``) still drifts (grey backgrounds) with this small,
+briefly trained model; label accuracy reaches 0.98 at guidance scale 3.
 """
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ from .unet import UNet, UNetConfig
 
 WEIGHTS_PATH = Path(__file__).resolve().parent.parent / "data" / "files" / "mnist_ddpm_unet.pt"
 #: sha256 of the shipped weights; :func:`load_mnist_diffusion` refuses any other file.
-WEIGHTS_SHA256 = ""
+WEIGHTS_SHA256 = "5c62a4196eff8a6ceaf4b32edd9ecf2dc5eb80cf1eb6d21fe59e7d023fe3d4c0"
 #: probability of the null class during training.
 LABEL_DROPOUT = 0.2
 
