@@ -119,3 +119,46 @@ def test_bad_inputs_are_rejected():
         make_schedule("quadratic")
     with pytest.raises(TypeError, match="num_timesteps"):
         NoiseSchedule.linear(10.0)
+
+
+# ------------------------------------------------------------------ samplers from a given start (x_start)
+def _toy_denoiser(x, t):
+    """A fixed, smooth function of (x_t, t) standing in for a trained network."""
+    return 0.3 * torch.tanh(x) + 1e-4 * t.float().view(-1, *([1] * (x.dim() - 1)))
+
+
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim0", "ddim1", "flow"])
+def test_samplers_started_from_the_noise_they_would_draw_give_the_same_result(sampler):
+    from aigc_lib.diffusion import ddim_sample, ddpm_sample, flow_sample
+    from aigc_lib.diffusion.schedules import NoiseSchedule
+
+    sched, shape = NoiseSchedule.linear(50), (3, 2)
+    run = {"ddpm": lambda **kw: ddpm_sample(_toy_denoiser, sched, shape, **kw),
+           "ddim0": lambda **kw: ddim_sample(_toy_denoiser, sched, shape, num_steps=10, **kw),
+           "ddim1": lambda **kw: ddim_sample(_toy_denoiser, sched, shape, num_steps=10, eta=1.0, **kw),
+           "flow": lambda **kw: flow_sample(_toy_denoiser, shape, num_steps=10, **kw)}[sampler]
+    drawn = run(generator=torch.Generator().manual_seed(4))
+    # The samplers draw x_T first from the generator; the step noise (if any) comes after it.
+    g = torch.Generator().manual_seed(4)
+    x_T = torch.randn(shape, generator=g)
+    given = run(generator=g, x_start=x_T)
+    torch.testing.assert_close(given, drawn)
+    assert torch.equal(x_T, torch.randn(shape, generator=torch.Generator().manual_seed(4))), "x_start was modified"
+    # A different start gives a different result (the argument is not ignored).
+    other = run(generator=torch.Generator().manual_seed(4), x_start=x_T + 1.0)
+    assert not torch.allclose(other, drawn)
+
+
+def test_bad_x_start_is_rejected():
+    from aigc_lib.diffusion import ddim_sample
+    from aigc_lib.diffusion.schedules import NoiseSchedule
+
+    sched = NoiseSchedule.linear(50)
+    with pytest.raises(ValueError, match=r"shape \(3, 2\), got \(2, 2\)"):
+        ddim_sample(_toy_denoiser, sched, (3, 2), num_steps=5, x_start=torch.zeros(2, 2))
+    with pytest.raises(ValueError, match="NaN"):
+        ddim_sample(_toy_denoiser, sched, (3, 2), num_steps=5, x_start=torch.full((3, 2), float("nan")))
+    with pytest.raises(TypeError, match="floating-point"):
+        ddim_sample(_toy_denoiser, sched, (3, 2), num_steps=5, x_start=torch.zeros(3, 2, dtype=torch.long))
+    with pytest.raises(TypeError, match="floating-point"):
+        ddim_sample(_toy_denoiser, sched, (3, 2), num_steps=5, x_start=[[0.0, 0.0]] * 3)

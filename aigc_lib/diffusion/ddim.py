@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 
 from .ddpm import Denoiser, _check_shape
-from .forward import predict_x0, randn
+from .forward import predict_x0, randn, start_noise
 from .schedules import NoiseSchedule
 
 
@@ -86,7 +86,7 @@ def ddim_step(schedule: NoiseSchedule, eps: torch.Tensor, t: int, t_prev: int, x
 def ddim_sample(model: Denoiser, schedule: NoiseSchedule, shape: tuple[int, ...], num_steps: int = 50,
                 eta: float = 0.0, generator: torch.Generator | None = None, device: torch.device | str = "cpu",
                 clip_x0: float | None = None, clipped_eps: bool = True, timesteps: list[int] | None = None,
-                trajectory_every: int | None = None,
+                trajectory_every: int | None = None, x_start: torch.Tensor | None = None,
                 ) -> torch.Tensor | tuple[torch.Tensor, list[tuple[int, torch.Tensor]]]:
     """DDIM sampling over ``num_steps`` timesteps (or the given decreasing ``timesteps``).
 
@@ -102,6 +102,8 @@ def ddim_sample(model: Denoiser, schedule: NoiseSchedule, shape: tuple[int, ...]
         timesteps: an explicit decreasing list of steps in ``0 .. T-1`` instead of ``num_steps``.
         trajectory_every: also return ``[(t, x_t on the CPU), ...]`` every this many visited steps
             (the start included) and ``(-1, x_0)`` at the end.
+        x_start: start from this noise ``(B, ...)`` (``shape``) instead of drawing it; the
+            ``generator`` then draws only the noise of the steps.
 
     Returns:
         ``x_0`` ``(B, ...)``, or ``(x_0, trajectory)`` when ``trajectory_every`` is given.
@@ -111,7 +113,7 @@ def ddim_sample(model: Denoiser, schedule: NoiseSchedule, shape: tuple[int, ...]
     schedule.check(torch.as_tensor(steps), "timesteps")
     if any(a <= b for a, b in zip(steps[:-1], steps[1:])):
         raise ValueError(f"timesteps must be strictly decreasing, got {steps}")
-    x = randn(shape, generator, device)
+    x = start_noise(shape, generator, device, x_start)
     traj: list[tuple[int, torch.Tensor]] = []
     for i, t in enumerate(steps):
         if trajectory_every and i % trajectory_every == 0:

@@ -18,7 +18,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from .forward import check_finite, predict_x0, q_posterior, q_sample, randn
+from .forward import check_finite, predict_x0, q_posterior, q_sample, randn, start_noise
 from .schedules import NoiseSchedule
 
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -80,7 +80,8 @@ def _check_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
 def ddpm_sample(model: Denoiser, schedule: NoiseSchedule, shape: tuple[int, ...],
                 generator: torch.Generator | None = None, device: torch.device | str = "cpu",
                 clip_x0: float | None = None, trajectory_every: int | None = None,
-                progress: bool = False) -> torch.Tensor | tuple[torch.Tensor, list[tuple[int, torch.Tensor]]]:
+                progress: bool = False, x_start: torch.Tensor | None = None,
+                ) -> torch.Tensor | tuple[torch.Tensor, list[tuple[int, torch.Tensor]]]:
     """Ancestral sampling: start from ``x_{T-1} ~ N(0, I)`` and apply :func:`ddpm_step` for ``t = T-1 .. 0``.
 
     Args:
@@ -94,12 +95,14 @@ def ddpm_sample(model: Denoiser, schedule: NoiseSchedule, shape: tuple[int, ...]
         trajectory_every: also return ``[(t, x_t on the CPU), ...]`` every this many steps
             (the start ``x_{T-1}`` and the result included).
         progress: show a tqdm bar.
+        x_start: start from this noise ``(B, ...)`` (``shape``) instead of drawing it; the
+            ``generator`` then draws only the noise of the steps.
 
     Returns:
         ``x_0`` ``(B, ...)``, or ``(x_0, trajectory)`` when ``trajectory_every`` is given.
     """
     shape = _check_shape(shape)
-    x = randn(shape, generator, device)
+    x = start_noise(shape, generator, device, x_start)
     traj: list[tuple[int, torch.Tensor]] = []
     T = schedule.num_timesteps
     steps = range(T - 1, -1, -1)

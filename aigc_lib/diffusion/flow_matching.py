@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from .ddpm import _check_shape
-from .forward import check_finite, randn
+from .forward import check_finite, randn, start_noise
 
 VelocityModel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -69,6 +69,7 @@ def flow_euler_step(v: torch.Tensor, x: torch.Tensor, t: float, t_next: float) -
 def flow_sample(model: VelocityModel, shape: tuple[int, ...], num_steps: int = 50,
                 generator: torch.Generator | None = None, device: torch.device | str = "cpu",
                 time_scale: float = 1000.0, trajectory_every: int | None = None,
+                x_start: torch.Tensor | None = None,
                 ) -> torch.Tensor | tuple[torch.Tensor, list[tuple[float, torch.Tensor]]]:
     """Integrate ``dx/dt = v(x, t)`` from noise (``t = 0``) to data (``t = 1``) with ``num_steps`` Euler steps.
 
@@ -81,6 +82,8 @@ def flow_sample(model: VelocityModel, shape: tuple[int, ...], num_steps: int = 5
         time_scale: the factor on ``t`` used in training.
         trajectory_every: also return ``[(t, x_t on the CPU), ...]`` every this many steps
             (the start included) and ``(1.0, x_1)`` at the end.
+        x_start: start from this noise ``(B, ...)`` (``shape``) instead of drawing it; the
+            ``generator`` then draws only the noise of the steps.
 
     Returns:
         samples ``(B, ...)``, or ``(samples, trajectory)`` when ``trajectory_every`` is given.
@@ -88,7 +91,7 @@ def flow_sample(model: VelocityModel, shape: tuple[int, ...], num_steps: int = 5
     shape = _check_shape(shape)
     if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
         raise ValueError(f"num_steps must be an int >= 1, got {num_steps!r}")
-    x = randn(shape, generator, device)
+    x = start_noise(shape, generator, device, x_start)
     times = torch.linspace(0.0, 1.0, num_steps + 1, dtype=torch.float64).tolist()
     traj: list[tuple[float, torch.Tensor]] = []
     for i in range(num_steps):

@@ -35,6 +35,26 @@ def randn(shape: tuple[int, ...], generator: torch.Generator | None, device: tor
     return torch.randn(shape, generator=generator, device=generator.device, dtype=dtype).to(device)
 
 
+def start_noise(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device | str,
+                x_start: torch.Tensor | None = None) -> torch.Tensor:
+    """The starting point of a sampler: ``x_start`` when given (checked), else :func:`randn` noise of ``shape``.
+
+    Raises:
+        TypeError: ``x_start`` is not a floating-point tensor.
+        ValueError: its shape is not ``shape``, or it holds NaN or infinity.
+    """
+    if x_start is None:
+        return randn(shape, generator, device)
+    if not isinstance(x_start, torch.Tensor) or not x_start.is_floating_point():
+        raise TypeError(f"x_start must be a floating-point tensor of shape {tuple(shape)}, "
+                        f"got {type(x_start).__name__}{'' if not isinstance(x_start, torch.Tensor) else ' of dtype ' + str(x_start.dtype)}")
+    if tuple(x_start.shape) != tuple(shape):
+        raise ValueError(f"x_start must have the samples' shape {tuple(shape)}, got {tuple(x_start.shape)}")
+    if not torch.isfinite(x_start).all():
+        raise ValueError("x_start holds NaN or infinite values; expected finite noise such as torch.randn(shape)")
+    return x_start.detach().to(device=device, dtype=torch.float32).clone()
+
+
 def q_sample(schedule: NoiseSchedule, x0: torch.Tensor, t: torch.Tensor | int,
              noise: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
     """Noise clean data ``x0`` ``(B, ...)`` to step ``t`` in one go.

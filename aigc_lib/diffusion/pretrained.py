@@ -46,9 +46,9 @@ def mnist_schedule() -> NoiseSchedule:
     return NoiseSchedule.cosine(1000)
 
 
-def make_mnist_ddpm_task(lr: float = 2e-3) -> DDPMTask:
+def make_mnist_ddpm_task(lr: float = 2e-3, label_dropout: float = LABEL_DROPOUT) -> DDPMTask:
     """A fresh :class:`DDPMTask` with the shipped model's network, schedule, label dropout and learning rate."""
-    return DDPMTask(UNet(mnist_unet_config()), mnist_schedule(), lr=lr, label_dropout=LABEL_DROPOUT)
+    return DDPMTask(UNet(mnist_unet_config()), mnist_schedule(), lr=lr, label_dropout=label_dropout)
 
 
 def load_mnist_diffusion(path: str | Path | None = None, sha256: str | None = WEIGHTS_SHA256,
