@@ -189,7 +189,7 @@ _DIFFUSION_TRAINER = {"lr_schedule": "cosine", "warmup_steps": 200, "ema_decay":
 
 REGISTRY: dict[str, GeneratorSpec] = {s.name: s for s in (
     GeneratorSpec("mlp_gan", "MLP GAN", 6, lambda: MLPGenerator(mlp_gan_config()), "none", "G(z)",
-                  (Stage("main", _gan_task(5e-4), steps=6000, chapter_steps=1500, batch_size=64),)),
+                  (Stage("main", _gan_task(5e-4), steps=8000, chapter_steps=1500, batch_size=64),)),
     GeneratorSpec("dcgan", "DCGAN", 6, lambda: DCGANGenerator(dcgan_config()), "none", "G(z)",
                   (Stage("main", _gan_task(5e-4), steps=8000, chapter_steps=2400, batch_size=64),)),
     GeneratorSpec("wgan_gp", "WGAN-GP", 6, lambda: DCGANGenerator(dcgan_config(d_norm="layer")), "none", "G(z)",
@@ -209,7 +209,7 @@ REGISTRY: dict[str, GeneratorSpec] = {s.name: s for s in (
     GeneratorSpec("ddim50", "DDIM (50 steps)", 9, lambda: UNet(mnist_unet_config()), "guidance",
                   "deterministic DDIM (eta=0), 50 steps, clip_x0=1"),
     GeneratorSpec("flow", "flow matching", 9, lambda: UNet(mnist_unet_config()), "guidance", "Euler, 50 steps",
-                  (Stage("main", lambda m: FlowMatchingTask(m, lr=2e-3, label_dropout=LABEL_DROPOUT), steps=10000,
+                  (Stage("main", lambda m: FlowMatchingTask(m, lr=2e-3, label_dropout=LABEL_DROPOUT), steps=6000,
                          chapter_steps=0, batch_size=128, labels=True, trainer=_DIFFUSION_TRAINER, use_ema=True),)),
     GeneratorSpec("latent", "latent diffusion", 9, lambda: LatentDiffusion(latent_config()), "guidance",
                   "latent DDIM (eta=0), 50 steps, then decode",

@@ -42,7 +42,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._checks import check_bool, check_float, check_int, check_tensor
+from .._checks import check_float, check_int, check_tensor
 from ..task import Task
 from ..vae import VAE, VAEConfig, VAETask
 from .ddim import ddim_sample
@@ -282,7 +282,7 @@ class LatentDiffusionTask(Task):
             x, y = batch[0], batch[1]
         else:
             x, y = batch, None
-        z = self.model.encode(x)
+        z = self.model.encode(x).float()   # fp32 latents even under bf16 autocast
         if not self.model.num_classes:
             return ddpm_loss(lambda zt, t: self.model.denoiser(zt, t), self.model.schedule, z)
         if y is None:
