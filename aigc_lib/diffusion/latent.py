@@ -180,13 +180,19 @@ class LatentDiffusion(nn.Module):
         scale = self._require_scale()
         return self.encoder_means(images) * scale
 
+    @torch.no_grad()
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Scaled latents ``(B, Z)`` -> pixel probabilities ``(B, *image_shape)`` in [0, 1]."""
+        """Scaled latents ``(B, Z)`` -> pixel probabilities ``(B, *image_shape)`` in [0, 1] (eval mode, no gradient)."""
         scale = self._require_scale()
         check_tensor(z, "z", ndim=2, kind="float", shape_hint=f"(B, {self.latent_dim})")
         if z.shape[1] != self.latent_dim:
             raise ValueError(f"z must have shape (B, {self.latent_dim}), got {tuple(z.shape)}")
-        return torch.sigmoid(self.autoencoder.decode(z / scale))
+        was_training = self.autoencoder.training
+        self.autoencoder.eval()
+        try:
+            return torch.sigmoid(self.autoencoder.decode(z.to(self.latent_scale.device) / scale))
+        finally:
+            self.autoencoder.train(was_training)
 
     def _denoiser_fn(self, labels: torch.Tensor | None, guidance_scale: float):
         if labels is None:
