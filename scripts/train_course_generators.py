@@ -39,6 +39,7 @@ import json
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -142,7 +143,7 @@ def main() -> None:
     reference = test_x[:1000]
     t_all = time.perf_counter()
     log = lambda line: print(f"{time.perf_counter() - t_all:7.1f} s | {line}", flush=True)   # noqa: E731
-    summary = []
+    summary, failed = [], []
     for k, name in enumerate(names):
         model_budget = budget
         if args.total_budget_s > 0:
@@ -150,30 +151,40 @@ def main() -> None:
             share = max(5.0, (args.total_budget_s - (time.perf_counter() - t_all) - 15.0 * len(left)) / len(left))
             model_budget = share if model_budget is None else min(model_budget, share)
         log(f"[{name}] training, time budget {model_budget:.0f} s" if model_budget else f"[{name}] training")
-        model, info = train_course_generator(name, train_x, train_y, device=args.device, steps_scale=args.steps_scale,
-                                             max_steps=max_steps, time_budget_s=model_budget, seed=args.seed, log=log)
-        info["time_budget_s"] = model_budget
-        info["data"] = f"{source}: {len(train_x)} training digits"
-        if args.device.startswith("cuda"):
-            info["device_name"] = torch.cuda.get_device_name()
-        if n_eval:
-            info.update(evaluate(name, model, args.device, reference, n_eval, classifier))
-        record = save_course_generator(name, model, info, args.out_dir)
-        extra = f", label accuracy {info['label_accuracy']:.3f}" if "label_accuracy" in info else ""
-        log(f"[{name}] done: {info['steps']} steps in {info['train_seconds']:.0f} s; classifier-FID "
-            f"({n_eval} samples vs {len(reference)} test digits) {info.get('fid', float('nan')):.1f}{extra}; "
-            f"{record['file']} {record['bytes'] / 1e6:.2f} MB sha256 {record['sha256'][:12]}")
-        if args.check_load:
-            reloaded = load_course_generator(name, args.out_dir, device=args.device)
-            x = sample(name, 4, generator=torch.Generator().manual_seed(0), device=args.device, model=reloaded)
-            assert x.shape == (4, 1, 28, 28) and 0 <= float(x.min()) and float(x.max()) <= 1, x.shape
-            log(f"[{name}] reloaded through the manifest and sampled {tuple(x.shape)}")
-        summary.append((name, info))
+        try:
+            model, info = train_course_generator(name, train_x, train_y, device=args.device, steps_scale=args.steps_scale,
+                                                 max_steps=max_steps, time_budget_s=model_budget, seed=args.seed, log=log)
+            info["time_budget_s"] = model_budget
+            info["data"] = f"{source}: {len(train_x)} training digits"
+            if args.device.startswith("cuda"):
+                info["device_name"] = torch.cuda.get_device_name()
+            if n_eval:
+                try:
+                    info.update(evaluate(name, model, args.device, reference, n_eval, classifier))
+                except Exception:   # keep the trained weights even if the evaluation fails
+                    log(f"[{name}] evaluation FAILED (weights are saved anyway):\n{traceback.format_exc()}")
+            record = save_course_generator(name, model, info, args.out_dir)
+            extra = f", label accuracy {info['label_accuracy']:.3f}" if "label_accuracy" in info else ""
+            log(f"[{name}] done: {info['steps']} steps in {info['train_seconds']:.0f} s; classifier-FID "
+                f"({n_eval} samples vs {len(reference)} test digits) {info.get('fid', float('nan')):.1f}{extra}; "
+                f"{record['file']} {record['bytes'] / 1e6:.2f} MB sha256 {record['sha256'][:12]}")
+            if args.check_load:
+                reloaded = load_course_generator(name, args.out_dir, device=args.device)
+                x = sample(name, 4, generator=torch.Generator().manual_seed(0), device=args.device, model=reloaded)
+                assert x.shape == (4, 1, 28, 28) and 0 <= float(x.min()) and float(x.max()) <= 1, x.shape
+                log(f"[{name}] reloaded through the manifest and sampled {tuple(x.shape)}")
+            summary.append((name, info))
+        except Exception:   # one model's failure must not cost the others their training
+            failed.append(name)
+            log(f"[{name}] FAILED:\n{traceback.format_exc()}")
     total = sum(os.path.getsize(Path(args.out_dir) / f"{n}.pt") for n in TRAINABLE
                 if (Path(args.out_dir) / f"{n}.pt").is_file())
-    log(f"all done; weights in {args.out_dir}: {total / 1e6:.2f} MB in all")
+    log(f"all done; weights in {args.out_dir}: {total / 1e6:.2f} MB in all"
+        + (f"; FAILED: {', '.join(failed)}" if failed else ""))
     print(json.dumps({n: {k: i.get(k) for k in ("steps", "train_seconds", "fid", "label_accuracy")}
                       for n, i in summary}, indent=1))
+    if failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":
