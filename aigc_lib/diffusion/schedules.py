@@ -146,7 +146,7 @@ class NoiseSchedule:
         ``t`` is one int (the same step for the whole batch) or ``(B,)`` integers.
         """
         t = self.check(t)
-        v = table[t].to(device=like.device, dtype=like.dtype)
+        v = table[t.cpu()].to(device=like.device, dtype=like.dtype)   # the tables live on the CPU; t may be on a GPU
         if t.ndim == 0:
             return v
         if t.ndim != 1 or t.shape[0] != like.shape[0]:
