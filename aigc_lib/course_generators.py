@@ -54,7 +54,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from ._checks import check_float, check_int, check_str, check_tensor
+from ._checks import check_bool, check_float, check_int, check_str, check_tensor
 from .data.batches import TensorBatches
 from .data.download import ChecksumError, file_hash
 from .diffusion.ddim import ddim_sample
@@ -256,7 +256,7 @@ def _schedule(stage: Stage, total: int) -> dict[str, Any]:
 def train_course_generator(name: str, images: torch.Tensor, labels: torch.Tensor, device: str | torch.device = "cpu",
                            steps_scale: float = 1.0, max_steps: int | None = None, time_budget_s: float | None = None,
                            seed: int = 0, chunk: int = 500, log: Callable[[str], None] = print,
-                           ) -> tuple[nn.Module, dict[str, Any]]:
+                           chapter_steps: bool = False) -> tuple[nn.Module, dict[str, Any]]:
     """Train ``name`` with its recipe on ``images`` ``(N, 1, 28, 28)`` in [0, 1] and ``labels`` ``(N,)``.
 
     Args:
@@ -268,6 +268,8 @@ def train_course_generator(name: str, images: torch.Tensor, labels: torch.Tensor
         seed: seeds torch before building the model and each stage's batches.
         chunk: steps between progress lines (and time-budget checks).
         log: where progress lines go.
+        chapter_steps: train each stage for the steps its chapter uses (``Stage.chapter_steps``;
+            stages a chapter does not train keep ``Stage.steps``), before ``steps_scale``.
 
     Returns:
         ``(model in eval mode, info)`` with ``info`` holding steps, batch sizes, seconds, device.
@@ -287,7 +289,9 @@ def train_course_generator(name: str, images: torch.Tensor, labels: torch.Tensor
     seed_everything(seed)
     model, stages = training_setup(name)
     model = model.to(device)
-    planned = [max(1, round(s.steps * steps_scale)) for s in stages]
+    check_bool(chapter_steps, "chapter_steps")
+    planned = [max(1, round((s.chapter_steps if chapter_steps and s.chapter_steps > 0 else s.steps) * steps_scale))
+               for s in stages]
     if max_steps is not None:
         planned = [min(p, max_steps) for p in planned]
     info: dict[str, Any] = {"name": name, "stages": [], "device": str(device), "seed": seed}

@@ -109,6 +109,9 @@ def main() -> None:
                    help="seconds for this whole process: each model gets at most (what is left - 15 s per model "
                         "left for its evaluation) / (models left) (<= 0: no limit)")
     p.add_argument("--steps-scale", type=float, default=1.0, help="multiply every model's steps")
+    p.add_argument("--chapter-steps", action="store_true",
+                   help="train each model for the steps its chapter uses (a CPU run; models no chapter trains "
+                        "keep their own steps)")
     p.add_argument("--smoke", action="store_true", help="20 steps per stage and 200 FID samples (a CPU check)")
     p.add_argument("--n-eval", type=int, default=1000, help="samples for the classifier-FID (0: skip)")
     p.add_argument("--seed", type=int, default=0)
@@ -153,7 +156,8 @@ def main() -> None:
         log(f"[{name}] training, time budget {model_budget:.0f} s" if model_budget else f"[{name}] training")
         try:
             model, info = train_course_generator(name, train_x, train_y, device=args.device, steps_scale=args.steps_scale,
-                                                 max_steps=max_steps, time_budget_s=model_budget, seed=args.seed, log=log)
+                                                 max_steps=max_steps, time_budget_s=model_budget, seed=args.seed, log=log,
+                                                 chapter_steps=args.chapter_steps)
             info["time_budget_s"] = model_budget
             info["data"] = f"{source}: {len(train_x)} training digits"
             if args.device.startswith("cuda"):
