@@ -14,16 +14,17 @@ are applied in this order, as in Hugging Face ``generate``:
    smallest set of most likely tokens whose probabilities sum to at least ``p``;
 5. sample from the softmax of what is left (or take the arg-max: greedy).
 
-:func:`distinct_n` measures the diversity of generated text.
+Diversity metrics (distinct-n) live in :mod:`aigc_lib.text_metrics`;
+:func:`distinct_n` is re-exported here.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import torch
 
 from ._checks import check_float, check_int, check_tensor
+from .text_metrics import distinct_n
 
 __all__ = ["SamplingConfig", "apply_repetition_penalty", "apply_temperature", "top_k_filter", "top_p_filter",
            "sample_next_token", "distinct_n"]
@@ -214,30 +215,3 @@ def sample_next_token(
         logits = top_p_filter(logits, config.top_p)
     probs = torch.softmax(logits, dim=-1)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
-
-
-def distinct_n(sequences: Iterable[Sequence[int]], n: int) -> float:
-    """Distinct-n: distinct n-grams divided by all n-grams over ``sequences`` (Li et al., 2016).
-
-    1.0 means no n-gram repeats; values near 0 mean the text loops.
-    Sequences shorter than ``n`` contribute nothing; if no sequence has an
-    n-gram the result is 0.
-    """
-    n = check_int(n, "n", min=1)
-    if isinstance(sequences, (str, bytes)):
-        raise TypeError(f"sequences must be a list of token sequences, e.g. [[1, 2, 3]], got a {type(sequences).__name__}")
-    seen: set[tuple] = set()
-    total = 0
-    if isinstance(sequences, torch.Tensor) and sequences.ndim != 2:
-        raise ValueError(f"sequences must be a list of token sequences or a (B, T) tensor, "
-                         f"got a tensor of shape {tuple(sequences.shape)}; wrap one sequence in a list")
-    for seq in sequences:
-        seq = seq.tolist() if isinstance(seq, torch.Tensor) else seq
-        if isinstance(seq, int):
-            raise TypeError(f"sequences must be a list of token sequences, e.g. [[1, 2, 3]], got an element "
-                            f"{seq!r}; wrap one sequence in a list: distinct_n([seq], n)")
-        seq = list(seq)
-        grams = [tuple(seq[i:i + n]) for i in range(len(seq) - n + 1)]
-        seen.update(grams)
-        total += len(grams)
-    return len(seen) / total if total else 0.0

@@ -104,7 +104,7 @@ def test_distinct_n():
     assert distinct_n([[1, 2, 3, 4]], 1) == 1.0
     assert distinct_n([[1, 1, 1, 1]], 1) == 0.25
     assert distinct_n([[1, 2, 1, 2, 1]], 2) == 2 / 4
-    assert distinct_n([[1, 2], [1, 2]], 2) == 0.5
+    assert distinct_n([[1, 2], [1, 2]], 2) == 1.0          # per sample: each text has no repeat
     assert distinct_n([torch.tensor([5, 6, 7])], 3) == 1.0
     assert distinct_n([[1]], 2) == 0.0
 
