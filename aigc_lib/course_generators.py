@@ -10,7 +10,7 @@ dcgan      DCGAN (6)                                  ``G(z)``
 wgan_gp    WGAN-GP, DCGAN generator, layer-norm critic ``G(z)``
 cond_gan   conditional DCGAN (6)                      ``G(z, y)``
 vae        VAE, Z = 32 (7)                            ``sigmoid(decode(z))``: pixel probabilities
-cond_vae   conditional VAE, Z = 16 (7)                ``sigmoid(decode(z, y))``
+cond_vae   conditional VAE, Z = 2 (7)                 ``sigmoid(decode(z, y))``
 ddpm       chapter 8's U-Net (shipped, pretrained.py) ancestral DDPM, 1,000 steps
 ddim50     the same weights                           deterministic DDIM, 50 steps
 flow       flow matching, the same U-Net config (9)   Euler, 50 steps
@@ -101,8 +101,8 @@ def vae_config() -> VAEConfig:
 
 
 def cond_vae_config() -> VAEConfig:
-    """Chapter 7's conditional VAE: Z = 16."""
-    return VAEConfig(hidden=(400,), latent_dim=16, num_classes=NUM_CLASSES, dropout=0.1)
+    """Chapter 7's conditional VAE: Z = 2 (with Z = 16 the decoder ignores the label; see chapter 7)."""
+    return VAEConfig(hidden=(400,), latent_dim=2, num_classes=NUM_CLASSES, dropout=0.1)
 
 
 def latent_config() -> LatentDiffusionConfig:
