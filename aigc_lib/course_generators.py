@@ -246,25 +246,39 @@ def training_setup(name: str, model: nn.Module | None = None) -> tuple[nn.Module
     return (model if model is not None else spec.build()), spec.stages
 
 
-def _schedule(stage: Stage, total: int) -> dict[str, Any]:
+class _AdjustableCosine:
+    """``warmup_cosine(warmup, total)`` whose ``total`` may shrink during training (to fit a time budget)."""
+
+    def __init__(self, warmup: int, total: int) -> None:
+        self.warmup, self.total = warmup, total
+
+    def __call__(self, step: int) -> float:
+        return warmup_cosine(min(self.warmup, max(self.total - 1, 0)), max(self.total, 1))(step)
+
+
+def _schedule(stage: Stage, total: int) -> tuple[dict[str, Any], _AdjustableCosine | None]:
     kw = dict(stage.trainer)
+    schedule = None
     if kw.get("lr_schedule") == "cosine":
-        kw["lr_schedule"] = warmup_cosine(min(kw.pop("warmup_steps", 0), max(total - 1, 0)), max(total, 1))
-    return kw
+        schedule = _AdjustableCosine(kw.pop("warmup_steps", 0), total)
+        kw["lr_schedule"] = schedule
+    return kw, schedule
 
 
 def train_course_generator(name: str, images: torch.Tensor, labels: torch.Tensor, device: str | torch.device = "cpu",
                            steps_scale: float = 1.0, max_steps: int | None = None, time_budget_s: float | None = None,
-                           seed: int = 0, chunk: int = 500, log: Callable[[str], None] = print,
+                           seed: int = 0, chunk: int = 250, log: Callable[[str], None] = print,
                            ) -> tuple[nn.Module, dict[str, Any]]:
     """Train ``name`` with its recipe on ``images`` ``(N, 1, 28, 28)`` in [0, 1] and ``labels`` ``(N,)``.
 
     Args:
         steps_scale: multiply every stage's steps (``0.01``: a quick check); at least 1 step each.
         max_steps: cap every stage at this many steps (a smoke test).
-        time_budget_s: stop a stage early (at the end of a chunk) once the model has used its share
-            of this many seconds (shares proportional to the stages' steps); the steps actually
-            done are recorded.
+        time_budget_s: seconds for the whole model, shared by its stages in proportion to their
+            steps. After each chunk the stage's plan shrinks (or grows back, up to its planned steps)
+            to what the latest chunk's speed allows in the time left, and the cosine learning-rate
+            schedule follows the new plan; a stage past its budget stops. The steps actually done
+            are recorded.
         seed: seeds torch before building the model and each stage's batches.
         chunk: steps between progress lines (and time-budget checks).
         log: where progress lines go.
@@ -300,24 +314,38 @@ def train_course_generator(name: str, images: torch.Tensor, labels: torch.Tensor
         x = images if stage.data_range == "unit" else to_model_range(images)
         data = TensorBatches(x, labels, batch_size=stage.batch_size, seed=seed) if stage.labels else \
             TensorBatches(x, batch_size=stage.batch_size, seed=seed)
-        trainer = Trainer(max_steps=0, device=str(device), progress=False, live_plot=False, log_every=50,
-                          **_schedule(stage, total))
+        kw, lr_schedule = _schedule(stage, total)
+        trainer = Trainer(max_steps=0, device=str(device), progress=False, live_plot=False, log_every=50, **kw)
+        planned_total = total
         budget = None if time_budget_s is None else time_budget_s * total / sum(planned)
         t0 = time.perf_counter()
         while trainer.step < total:
+            t_chunk, s_chunk = time.perf_counter(), trainer.step
             trainer.config.max_steps = min(total, trainer.step + chunk)
             trainer.fit(task, data)
             elapsed = time.perf_counter() - t0
+            rate = (time.perf_counter() - t_chunk) / max(trainer.step - s_chunk, 1)
             last = {k.split("/", 1)[1]: v for k, v in _last_metrics(trainer).items()}
             shown = ", ".join(f"{k} {v:.4g}" for k, v in last.items())
             log(f"[{name}/{stage.name}] step {trainer.step}/{total}: {shown} | {elapsed:.0f} s "
-                f"({elapsed / max(trainer.step, 1) * 1000:.1f} ms/step)")
-            if budget is not None and elapsed > budget and trainer.step < total:
+                f"({rate * 1000:.1f} ms/step in the last chunk)")
+            if budget is None or trainer.step >= total:
+                continue
+            if elapsed > budget:
                 log(f"[{name}/{stage.name}] time budget of {budget:.0f} s used: stopping at step {trainer.step}")
                 break
+            # Fit the plan to the budget at the latest chunk's speed, so that the learning-rate schedule
+            # still ends (cosine decay over the steps that will actually run).
+            affordable = min(planned_total, trainer.step + int((budget - elapsed) / rate))
+            if affordable != total:
+                log(f"[{name}/{stage.name}] {rate * 1000:.1f} ms/step, {budget - elapsed:.0f} s of the "
+                    f"{budget:.0f} s budget left: plan {total} -> {affordable} steps")
+                total = max(trainer.step, affordable)
+                if lr_schedule is not None:
+                    lr_schedule.total = total
         if stage.use_ema and trainer.ema is not None:
             trainer.ema.copy_to(task)
-        info["stages"].append({"stage": stage.name, "steps": trainer.step, "planned_steps": total,
+        info["stages"].append({"stage": stage.name, "steps": trainer.step, "planned_steps": planned_total,
                                "batch_size": stage.batch_size, "seconds": round(time.perf_counter() - t0, 1),
                                "chapter_steps": stage.chapter_steps,
                                "precision": trainer.config.precision, "ema": stage.use_ema})
