@@ -2,20 +2,16 @@
 
 Ten names, each a model of chapters 6-9 with the chapter's own configuration:
 
-========== ========================================== ===========================================
-name       model (chapter)                            sampler
-========== ========================================== ===========================================
-mlp_gan    MLP GAN (6)                                ``G(z)``, ``z ~ N(0, I)``
-dcgan      DCGAN (6)                                  ``G(z)``
-wgan_gp    WGAN-GP, DCGAN generator, layer-norm critic ``G(z)``
-cond_gan   conditional DCGAN (6)                      ``G(z, y)``
-vae        VAE, Z = 32 (7)                            ``sigmoid(decode(z))``: pixel probabilities
-cond_vae   conditional VAE, Z = 16 (7)                ``sigmoid(decode(z, y))``
-ddpm       chapter 8's U-Net (shipped, pretrained.py) ancestral DDPM, 1,000 steps
-ddim50     the same weights                           deterministic DDIM, 50 steps
-flow       flow matching, the same U-Net config (9)   Euler, 50 steps
-latent     latent diffusion (9, :mod:`~aigc_lib.diffusion.latent`) latent DDIM, 50 steps, decode
-========== ========================================== ===========================================
+* ``mlp_gan``: chapter 6's MLP GAN; ``G(z)``, ``z ~ N(0, I)``.
+* ``dcgan``: chapter 6's DCGAN; ``G(z)``.
+* ``wgan_gp``: chapter 6's WGAN-GP (DCGAN generator, layer-norm critic); ``G(z)``.
+* ``cond_gan``: chapter 6's conditional DCGAN; ``G(z, y)``.
+* ``vae``: chapter 7's VAE (Z = 32); ``sigmoid(decode(z))``, pixel probabilities.
+* ``cond_vae``: chapter 7's conditional VAE (Z = 16); ``sigmoid(decode(z, y))``.
+* ``ddpm``: chapter 8's U-Net (shipped, :mod:`~aigc_lib.diffusion.pretrained`); ancestral DDPM, 1,000 steps.
+* ``ddim50``: the same weights; deterministic DDIM, 50 steps.
+* ``flow``: flow matching with the same U-Net configuration (chapter 9); Euler, 50 steps.
+* ``latent``: latent diffusion (chapter 9, :mod:`~aigc_lib.diffusion.latent`); latent DDIM, 50 steps, then decode.
 
 :func:`sample` returns ``(n, 1, 28, 28)`` images in [0, 1] for every name.
 Labels: ``cond_gan`` and ``cond_vae`` always need a digit per image; without
