@@ -438,6 +438,19 @@ def read_manifest(directory: str | os.PathLike | None = None) -> dict[str, dict[
         return json.load(f)["generators"]
 
 
+def course_generator_record(name: str, directory: str | os.PathLike | None = None) -> dict[str, Any] | None:
+    """The manifest record of ``name`` (steps, batch size, ``train_seconds``, device, FID, ...).
+
+    ``None`` for ``ddpm``/``ddim50``, whose training is described in ``scripts/train_diffusion_mnist.py``.
+    """
+    if not get_spec(name).stages:
+        return None
+    records = read_manifest(directory)
+    if name not in records:
+        raise FileNotFoundError(f"{MANIFEST} has no record of {name!r}: train it with `{TRAIN_COMMAND} --only {name}`")
+    return records[name]
+
+
 def load_course_generator(name: str, directory: str | os.PathLike | None = None,
                           device: str | torch.device = "cpu") -> nn.Module:
     """Load the trained module of ``name`` in eval mode, after checking its sha256 against the manifest.
@@ -554,4 +567,4 @@ def sample(name: str, n: int, labels: torch.Tensor | None = None, generator: tor
 
 __all__ = ["REGISTRY", "NAMES", "TRAINABLE", "WEIGHTS_DIR", "TRAIN_COMMAND", "DEFAULT_GUIDANCE", "GeneratorSpec",
            "Stage", "get_spec", "build_generator", "training_setup", "train_course_generator", "save_course_generator",
-           "merge_manifest", "read_manifest", "load_course_generator", "sample"]
+           "merge_manifest", "read_manifest", "course_generator_record", "load_course_generator", "sample"]

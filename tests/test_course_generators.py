@@ -119,6 +119,8 @@ def test_save_and_load_round_trip_through_the_manifest(tmp_path):
     assert manifest["vae"]["sha256"] == rec["sha256"] and manifest["vae"]["steps"] == 3
     for key in ("torch", "date", "bytes", "config"):
         assert key in manifest["vae"]
+    assert cg.course_generator_record("vae", tmp_path)["batch_size"] == 100
+    assert cg.course_generator_record("ddpm", tmp_path) is None
     loaded = cg.load_course_generator("vae", tmp_path)
     assert not loaded.training
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
