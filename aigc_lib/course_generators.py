@@ -2,20 +2,16 @@
 
 Ten names, each a model of chapters 6-9 with the chapter's own configuration:
 
-========== ========================================== ===========================================
-name       model (chapter)                            sampler
-========== ========================================== ===========================================
-mlp_gan    MLP GAN (6)                                ``G(z)``, ``z ~ N(0, I)``
-dcgan      DCGAN (6)                                  ``G(z)``
-wgan_gp    WGAN-GP, DCGAN generator, layer-norm critic ``G(z)``
-cond_gan   conditional DCGAN (6)                      ``G(z, y)``
-vae        VAE, Z = 32 (7)                            ``sigmoid(decode(z))``: pixel probabilities
-cond_vae   conditional VAE, Z = 2 (7)                 ``sigmoid(decode(z, y))``
-ddpm       chapter 8's U-Net (shipped, pretrained.py) ancestral DDPM, 1,000 steps
-ddim50     the same weights                           deterministic DDIM, 50 steps
-flow       flow matching, the same U-Net config (9)   Euler, 50 steps
-latent     latent diffusion (9, :mod:`~aigc_lib.diffusion.latent`) latent DDIM, 50 steps, decode
-========== ========================================== ===========================================
+* ``mlp_gan``: chapter 6's MLP GAN; ``G(z)``, ``z ~ N(0, I)``.
+* ``dcgan``: chapter 6's DCGAN; ``G(z)``.
+* ``wgan_gp``: chapter 6's WGAN-GP (DCGAN generator, layer-norm critic); ``G(z)``.
+* ``cond_gan``: chapter 6's conditional DCGAN; ``G(z, y)``.
+* ``vae``: chapter 7's VAE (Z = 32); ``sigmoid(decode(z))``, pixel probabilities.
+* ``cond_vae``: chapter 7's conditional VAE (Z = 2); ``sigmoid(decode(z, y))``.
+* ``ddpm``: chapter 8's U-Net (shipped, :mod:`~aigc_lib.diffusion.pretrained`); ancestral DDPM, 1,000 steps.
+* ``ddim50``: the same weights; deterministic DDIM, 50 steps.
+* ``flow``: flow matching with the same U-Net configuration (chapter 9); Euler, 50 steps.
+* ``latent``: latent diffusion (chapter 9, :mod:`~aigc_lib.diffusion.latent`); latent DDIM, 50 steps, then decode.
 
 :func:`sample` returns ``(n, 1, 28, 28)`` images in [0, 1] for every name.
 Labels: ``cond_gan`` and ``cond_vae`` always need a digit per image; without
@@ -246,25 +242,39 @@ def training_setup(name: str, model: nn.Module | None = None) -> tuple[nn.Module
     return (model if model is not None else spec.build()), spec.stages
 
 
-def _schedule(stage: Stage, total: int) -> dict[str, Any]:
+class _AdjustableCosine:
+    """``warmup_cosine(warmup, total)`` whose ``total`` may shrink during training (to fit a time budget)."""
+
+    def __init__(self, warmup: int, total: int) -> None:
+        self.warmup, self.total = warmup, total
+
+    def __call__(self, step: int) -> float:
+        return warmup_cosine(min(self.warmup, max(self.total - 1, 0)), max(self.total, 1))(step)
+
+
+def _schedule(stage: Stage, total: int) -> tuple[dict[str, Any], _AdjustableCosine | None]:
     kw = dict(stage.trainer)
+    schedule = None
     if kw.get("lr_schedule") == "cosine":
-        kw["lr_schedule"] = warmup_cosine(min(kw.pop("warmup_steps", 0), max(total - 1, 0)), max(total, 1))
-    return kw
+        schedule = _AdjustableCosine(kw.pop("warmup_steps", 0), total)
+        kw["lr_schedule"] = schedule
+    return kw, schedule
 
 
 def train_course_generator(name: str, images: torch.Tensor, labels: torch.Tensor, device: str | torch.device = "cpu",
                            steps_scale: float = 1.0, max_steps: int | None = None, time_budget_s: float | None = None,
-                           seed: int = 0, chunk: int = 500, log: Callable[[str], None] = print,
+                           seed: int = 0, chunk: int = 250, log: Callable[[str], None] = print,
                            chapter_steps: bool = False) -> tuple[nn.Module, dict[str, Any]]:
     """Train ``name`` with its recipe on ``images`` ``(N, 1, 28, 28)`` in [0, 1] and ``labels`` ``(N,)``.
 
     Args:
         steps_scale: multiply every stage's steps (``0.01``: a quick check); at least 1 step each.
         max_steps: cap every stage at this many steps (a smoke test).
-        time_budget_s: stop a stage early (at the end of a chunk) once the model has used its share
-            of this many seconds (shares proportional to the stages' steps); the steps actually
-            done are recorded.
+        time_budget_s: seconds for the whole model, shared by its stages in proportion to their
+            steps. After each chunk the stage's plan shrinks (or grows back, up to its planned steps)
+            to what the latest chunk's speed allows in the time left, and the cosine learning-rate
+            schedule follows the new plan; a stage past its budget stops. The steps actually done
+            are recorded.
         seed: seeds torch before building the model and each stage's batches.
         chunk: steps between progress lines (and time-budget checks).
         log: where progress lines go.
@@ -304,24 +314,38 @@ def train_course_generator(name: str, images: torch.Tensor, labels: torch.Tensor
         x = images if stage.data_range == "unit" else to_model_range(images)
         data = TensorBatches(x, labels, batch_size=stage.batch_size, seed=seed) if stage.labels else \
             TensorBatches(x, batch_size=stage.batch_size, seed=seed)
-        trainer = Trainer(max_steps=0, device=str(device), progress=False, live_plot=False, log_every=50,
-                          **_schedule(stage, total))
+        kw, lr_schedule = _schedule(stage, total)
+        trainer = Trainer(max_steps=0, device=str(device), progress=False, live_plot=False, log_every=50, **kw)
+        planned_total = total
         budget = None if time_budget_s is None else time_budget_s * total / sum(planned)
         t0 = time.perf_counter()
         while trainer.step < total:
+            t_chunk, s_chunk = time.perf_counter(), trainer.step
             trainer.config.max_steps = min(total, trainer.step + chunk)
             trainer.fit(task, data)
             elapsed = time.perf_counter() - t0
+            rate = (time.perf_counter() - t_chunk) / max(trainer.step - s_chunk, 1)
             last = {k.split("/", 1)[1]: v for k, v in _last_metrics(trainer).items()}
             shown = ", ".join(f"{k} {v:.4g}" for k, v in last.items())
             log(f"[{name}/{stage.name}] step {trainer.step}/{total}: {shown} | {elapsed:.0f} s "
-                f"({elapsed / max(trainer.step, 1) * 1000:.1f} ms/step)")
-            if budget is not None and elapsed > budget and trainer.step < total:
+                f"({rate * 1000:.1f} ms/step in the last chunk)")
+            if budget is None or trainer.step >= total:
+                continue
+            if elapsed > budget:
                 log(f"[{name}/{stage.name}] time budget of {budget:.0f} s used: stopping at step {trainer.step}")
                 break
+            # Fit the plan to the budget at the latest chunk's speed, so that the learning-rate schedule
+            # still ends (cosine decay over the steps that will actually run).
+            affordable = min(planned_total, trainer.step + int((budget - elapsed) / rate))
+            if affordable != total:
+                log(f"[{name}/{stage.name}] {rate * 1000:.1f} ms/step, {budget - elapsed:.0f} s of the "
+                    f"{budget:.0f} s budget left: plan {total} -> {affordable} steps")
+                total = max(trainer.step, affordable)
+                if lr_schedule is not None:
+                    lr_schedule.total = total
         if stage.use_ema and trainer.ema is not None:
             trainer.ema.copy_to(task)
-        info["stages"].append({"stage": stage.name, "steps": trainer.step, "planned_steps": total,
+        info["stages"].append({"stage": stage.name, "steps": trainer.step, "planned_steps": planned_total,
                                "batch_size": stage.batch_size, "seconds": round(time.perf_counter() - t0, 1),
                                "chapter_steps": stage.chapter_steps,
                                "precision": trainer.config.precision, "ema": stage.use_ema})
@@ -416,6 +440,19 @@ def read_manifest(directory: str | os.PathLike | None = None) -> dict[str, dict[
                                 f"`{TRAIN_COMMAND}` (or run it with --merge to rebuild the manifest)")
     with open(path) as f:
         return json.load(f)["generators"]
+
+
+def course_generator_record(name: str, directory: str | os.PathLike | None = None) -> dict[str, Any] | None:
+    """The manifest record of ``name`` (steps, batch size, ``train_seconds``, device, FID, ...).
+
+    ``None`` for ``ddpm``/``ddim50``, whose training is described in ``scripts/train_diffusion_mnist.py``.
+    """
+    if not get_spec(name).stages:
+        return None
+    records = read_manifest(directory)
+    if name not in records:
+        raise FileNotFoundError(f"{MANIFEST} has no record of {name!r}: train it with `{TRAIN_COMMAND} --only {name}`")
+    return records[name]
 
 
 def load_course_generator(name: str, directory: str | os.PathLike | None = None,
@@ -534,4 +571,4 @@ def sample(name: str, n: int, labels: torch.Tensor | None = None, generator: tor
 
 __all__ = ["REGISTRY", "NAMES", "TRAINABLE", "WEIGHTS_DIR", "TRAIN_COMMAND", "DEFAULT_GUIDANCE", "GeneratorSpec",
            "Stage", "get_spec", "build_generator", "training_setup", "train_course_generator", "save_course_generator",
-           "merge_manifest", "read_manifest", "load_course_generator", "sample"]
+           "merge_manifest", "read_manifest", "course_generator_record", "load_course_generator", "sample"]

@@ -119,6 +119,8 @@ def test_save_and_load_round_trip_through_the_manifest(tmp_path):
     assert manifest["vae"]["sha256"] == rec["sha256"] and manifest["vae"]["steps"] == 3
     for key in ("torch", "date", "bytes", "config"):
         assert key in manifest["vae"]
+    assert cg.course_generator_record("vae", tmp_path)["batch_size"] == 100
+    assert cg.course_generator_record("ddpm", tmp_path) is None
     loaded = cg.load_course_generator("vae", tmp_path)
     assert not loaded.training
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
@@ -199,3 +201,25 @@ def test_script_reads_mnist_from_an_npz(tmp_path):
     assert x.dtype == torch.float32 and x.shape == (6, 1, 28, 28) and float(x.max()) <= 1
     assert torch.equal((x * 255).round().to(torch.uint8), torch.from_numpy(images)) and source == "test"
     assert y.tolist() == list(range(6))
+
+
+def test_plan_shrinks_to_the_time_budget_and_the_cosine_schedule_follows(monkeypatch):
+    class FakeClock:   # every reading advances one second: each chunk of 5 steps "takes" 2 s (0.4 s/step)
+        now = 0.0
+
+        @classmethod
+        def perf_counter(cls):
+            cls.now += 1.0
+            return cls.now
+
+    monkeypatch.setattr(cg, "time", FakeClock)
+    x = torch.rand(200, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    lines = []
+    _, info = cg.train_course_generator("vae", x, torch.zeros(200, dtype=torch.long), max_steps=40, chunk=5,
+                                        time_budget_s=10.0, log=lines.append)
+    stage = info["stages"][0]
+    assert any("plan 40 -> 25 steps" in line for line in lines), lines
+    assert stage["planned_steps"] == 40 and 5 <= stage["steps"] <= 25
+    sched = cg._AdjustableCosine(100, 40)
+    sched.total = 25
+    assert sched(24) > sched(25) == pytest.approx(0.1)          # the decay ends at the new plan

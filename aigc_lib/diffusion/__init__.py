@@ -10,6 +10,7 @@ One job per module:
 * :mod:`~aigc_lib.diffusion.guidance`: classifier-free guidance.
 * :mod:`~aigc_lib.diffusion.unet`, :mod:`~aigc_lib.diffusion.mlp`: the denoising networks.
 * :mod:`~aigc_lib.diffusion.tasks`: Trainer tasks.
+* :mod:`~aigc_lib.diffusion.latent`: latent diffusion in miniature (a VAE's latents + an MLP denoiser).
 """
 from .ddim import ddim_sample, ddim_step, ddim_timesteps
 from .ddpm import ddpm_loss, ddpm_sample, ddpm_step
@@ -17,6 +18,7 @@ from .flow_matching import flow_euler_step, flow_interpolate, flow_matching_loss
 from .forward import eps_to_score, predict_x0, q_posterior, q_sample, q_step
 from .guidance import classifier_free_guidance, drop_labels, guided_prediction
 from .images import to_image_range, to_model_range
+from .latent import LatentDiffusion, LatentDiffusionConfig, LatentDiffusionTask, make_autoencoder_task
 from .mlp import MLPDenoiser, MLPDenoiserConfig
 from .schedules import NoiseSchedule, cosine_betas, linear_betas, make_schedule
 from .tasks import DDPMTask, FlowMatchingTask
@@ -29,4 +31,5 @@ __all__ = [
     "classifier_free_guidance", "drop_labels", "guided_prediction", "to_image_range", "to_model_range",
     "MLPDenoiser", "MLPDenoiserConfig", "NoiseSchedule", "cosine_betas", "linear_betas", "make_schedule",
     "DDPMTask", "FlowMatchingTask", "UNet", "UNetConfig",
+    "LatentDiffusion", "LatentDiffusionConfig", "LatentDiffusionTask", "make_autoencoder_task",
 ]
