@@ -52,6 +52,16 @@ round-trip exactly); there, ``--mnist-npz mnist.npz`` reads them instead of call
 ``load_mnist``.
 
 CPU check of the whole pipeline: ``--smoke`` (20 steps per stage, 200 samples for the FID).
+
+The shipped weights (``aigc_lib/data/files/generators``, 2026-11-29):
+
+* ``mlp_gan dcgan wgan_gp cond_gan vae cond_vae``: on the CPU with each chapter's own steps,
+  ``OMP_NUM_THREADS=1 python scripts/train_course_generators.py --device cpu --chapter-steps --threads 1
+  --total-budget-s 0 --time-budget-s 400 --n-eval 500 --only mlp_gan dcgan wgan_gp cond_gan vae cond_vae``
+  (560 s in all on one thread of the course machine; each model's seconds are in its record);
+* ``flow``: on one H200 GPU, ``--device cuda --only flow`` in a 3.5-minute call shared with seven
+  other jobs, so its time budget stopped it at 1,500 of 6,000 planned steps (batch 128, 213 s);
+* ``latent``: not shipped; chapter 9 trains it (two minutes on a CPU).
 """
 from __future__ import annotations
 
