@@ -65,3 +65,48 @@ def test_relative_error_check_rejects_zero_and_scaled_estimators():
     assert relative_error(torch.zeros(10_000, 32), reference) == pytest.approx(1.0)
     assert relative_error(0.5 * good, reference) > 0.4
     assert relative_error(good[:, torch.randperm(32, generator=g)], reference) > 0.5   # coordinates mixed up
+
+
+# ------------------------------------------------------------------ the closed-form KL against Monte Carlo
+def kl_agrees_with_monte_carlo(kl_formula, n: int = 200_000) -> bool:
+    """Chapter 7's check: the formula is within 3 SE of a Monte-Carlo estimate for its three example Gaussians."""
+    from aigc_lib.vae_losses import gaussian_log_prob, reparameterize, standard_normal_log_prob
+
+    mu = torch.tensor([[0.5, -0.5], [1.0, 2.0], [-2.0, 0.1]])
+    logvar = torch.tensor([[0.0, -1.0], [0.5, 1.0], [-2.0, 0.3]])
+    z = reparameterize(mu, logvar, generator=torch.Generator().manual_seed(0), n_samples=n)
+    log_ratio = gaussian_log_prob(z, mu, logvar) - standard_normal_log_prob(z)
+    mc, se = log_ratio.mean(0), log_ratio.std(0) / math.sqrt(n)
+    return bool(torch.all((kl_formula(mu, logvar) - mc).abs() < 3 * se))
+
+
+def test_kl_check_passes_the_closed_form_and_fails_common_mistakes():
+    from aigc_lib.vae_losses import gaussian_kl
+
+    assert kl_agrees_with_monte_carlo(gaussian_kl)
+    mistakes = {
+        "sigma for sigma^2": lambda mu, lv: 0.5 * (mu**2 + (0.5 * lv).exp() - 1 - lv).sum(-1),
+        "no -1": lambda mu, lv: 0.5 * (mu**2 + lv.exp() - lv).sum(-1),
+        "no 1/2": lambda mu, lv: (mu**2 + lv.exp() - 1 - lv).sum(-1),
+        "log sigma for log sigma^2": lambda mu, lv: 0.5 * (mu**2 + lv.exp() - 1 - 0.5 * lv).sum(-1),
+    }
+    for name, wrong in mistakes.items():
+        assert not kl_agrees_with_monte_carlo(wrong), name
+
+
+# ------------------------------------------------------------------ the autoencoder's holes
+def fraction_in_holes(codes: torch.Tensor, n_points: int = 2000, radius: float = 0.05) -> float:
+    """Chapter 7's statistic: random points of the codes' bounding box farther than radius * diagonal from any code."""
+    lo, hi = codes.min(0).values, codes.max(0).values
+    points = lo + (hi - lo) * torch.rand(n_points, 2, generator=torch.Generator().manual_seed(0))
+    nearest = torch.cdist(points, codes).min(1).values
+    return float((nearest > radius * (hi - lo).norm()).float().mean())
+
+
+def test_hole_statistic_is_small_for_codes_that_fill_the_box_and_large_for_clusters():
+    g = torch.Generator().manual_seed(1)
+    filled = torch.rand(1000, 2, generator=g)                                  # codes spread over the box
+    corners = torch.tensor([[0.0, 0.0], [1.0, 1.0], [0.0, 1.0], [1.0, 0.0]])
+    clustered = corners.repeat(250, 1) + 0.02 * torch.randn(1000, 2, generator=g)   # four tight clusters
+    assert fraction_in_holes(filled) < 0.02
+    assert fraction_in_holes(clustered) > 0.8
