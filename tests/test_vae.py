@@ -335,3 +335,24 @@ def test_mnist_cvae_recipe_trains_and_checks_its_arguments():
         train_mnist_cvae(x, y, config=small, max_step=5)
     with pytest.raises(ValueError, match="conditional"):
         train_mnist_cvae(x, y, config=VAEConfig(image_shape=(1, 4, 4), hidden=(8,)))
+
+
+def test_label_checks_reject_bad_inputs():
+    from aigc_lib.vae import conditional_label_accuracy, conditional_samples, label_swap_accuracy
+
+    classifier = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 10))
+    plain, cvae = tiny_vae(), tiny_vae(num_classes=10)
+    with pytest.raises(ValueError, match="conditional VAE"):
+        conditional_label_accuracy(plain, classifier)
+    with pytest.raises(ValueError, match="conditional VAE"):
+        label_swap_accuracy(plain, classifier, binary_images(4), torch.arange(4))
+    with pytest.raises(ValueError, match="n_per_class"):
+        conditional_samples(cvae, 0)
+    with pytest.raises(ValueError, match="4 images but 3 labels"):
+        label_swap_accuracy(cvae, classifier, binary_images(4), torch.arange(3))
+    with pytest.raises(ValueError, match="integers"):
+        label_swap_accuracy(cvae, classifier, binary_images(4), torch.zeros(4))
+    images, labels = conditional_samples(cvae, 3)
+    assert images.shape == (30, 1, 4, 4) and labels.tolist() == [d for d in range(10) for _ in range(3)]
+    assert cvae.training                                   # the checks leave the mode as they found it
+    assert 0.0 <= conditional_label_accuracy(cvae, classifier, 2) <= 1.0
