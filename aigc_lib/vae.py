@@ -12,6 +12,9 @@
   (reconstruction) separately (Alemi et al., 2018).
 * :func:`iwae_log_likelihood` and :func:`held_out_likelihood`: the
   importance-weighted estimate of ``log p(x)`` (Burda et al., 2016).
+* :func:`mnist_cvae_config` and :func:`train_mnist_cvae`: chapter 7's
+  conditional-VAE recipe for MNIST; :func:`conditional_label_accuracy` and
+  :func:`label_swap_accuracy`: does its decoder draw the digit it is asked for?
 
 All values are in nats per image.
 """
@@ -25,6 +28,7 @@ import torch
 from torch import nn
 
 from ._checks import check_bool, check_float, check_int, check_tensor
+from .history import History
 from .task import Task
 from .vae_losses import (bernoulli_log_likelihood, binarize_dynamic, gaussian_kl, gaussian_log_prob,
                          reparameterize, standard_normal_log_prob)
@@ -500,7 +504,7 @@ MNIST_CVAE_TRAINING = dict(max_steps=1500, batch_size=100, lr=2e-3, kl_warmup_st
 
 def train_mnist_cvae(images: torch.Tensor, labels: torch.Tensor, val_images: torch.Tensor | None = None,
                      val_labels: torch.Tensor | None = None, config: VAEConfig | None = None, seed: int = 0,
-                     **overrides: Any) -> tuple[VAE, Any]:
+                     **overrides: Any) -> tuple[VAE, History]:
     """Train chapter 7's conditional VAE (:func:`mnist_cvae_config`, :data:`MNIST_CVAE_TRAINING`).
 
     Args:
@@ -513,7 +517,7 @@ def train_mnist_cvae(images: torch.Tensor, labels: torch.Tensor, val_images: tor
         **overrides: keys of :data:`MNIST_CVAE_TRAINING` to change (e.g. ``max_steps=3000``).
 
     Returns:
-        ``(model in eval mode, aigc_lib.History)``.
+        ``(model in eval mode, its History)``.
     """
     from .data import TensorBatches
     from .trainer import Trainer
