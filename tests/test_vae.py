@@ -262,3 +262,97 @@ def test_beta_weights_the_rate_in_the_loss():
     torch.testing.assert_close(out[0.0]["loss"], out[0.0]["distortion"])
     torch.testing.assert_close(out[1.0]["loss"], out[1.0]["neg_elbo"])
     torch.testing.assert_close(out[4.0]["loss"], out[4.0]["distortion"] + 4 * out[4.0]["rate"])
+
+
+# ------------------------------------------------------------------ conditional VAE: chapter 7's label checks
+@pytest.fixture(scope="module")
+def mnist_test_digits():
+    from aigc_lib.data import load_mnist
+    return load_mnist("test", verbose=False)
+
+
+def template_cvae(templates: torch.Tensor) -> VAE:
+    """A conditional VAE whose decoder ignores z and draws ``templates[y]`` (logits ``(C, 784)``)."""
+    cvae = VAE(VAEConfig(hidden=(), latent_dim=2, num_classes=10))      # decoder: one Linear(2 + 10, 784)
+    with torch.no_grad():
+        cvae.decoder[0].weight.zero_()
+        cvae.decoder[0].weight[:, 2:] = templates.T
+        cvae.decoder[0].bias.zero_()
+    return cvae.eval()
+
+
+def test_label_checks_pass_for_a_conditioned_decoder_and_fail_for_broken_ones(mnist_test_digits):
+    from aigc_lib.mnist_classifier import load_mnist_classifier
+    from aigc_lib.vae import conditional_label_accuracy, label_swap_accuracy
+
+    classifier = load_mnist_classifier()
+    images, labels = mnist_test_digits.images, mnist_test_digits.labels
+    means = torch.stack([images[labels == d].mean(0).flatten() for d in range(10)])          # (10, 784)
+    templates = 12 * (means - 0.5)                                                            # logits of the mean digits
+    x, y = (images[:300] > 0.5).float(), labels[:300]
+    g = lambda: torch.Generator().manual_seed(0)                                               # noqa: E731
+    good = template_cvae(templates)
+    assert conditional_label_accuracy(good, classifier, 20, g()) > 0.9
+    assert label_swap_accuracy(good, classifier, x, y, g()) > 0.9
+    # a decoder that ignores the label (draws a 3 whatever it is asked for): right 1 time in 10, by chance
+    ignores = template_cvae(templates[3].expand(10, -1))
+    assert conditional_label_accuracy(ignores, classifier, 20, g()) == pytest.approx(0.1, abs=0.02)
+    assert label_swap_accuracy(ignores, classifier, x, y, g()) < 0.2
+    # a wrong mapping (label d draws digit d + 1): close to 0
+    shifted = template_cvae(templates.roll(-1, dims=0))
+    assert conditional_label_accuracy(shifted, classifier, 20, g()) < 0.1
+    assert label_swap_accuracy(shifted, classifier, x, y, g()) < 0.1
+
+
+def test_label_every_layer_feeds_the_label_to_each_decoder_layer():
+    torch.manual_seed(0)
+    cvae = tiny_vae(num_classes=10, hidden=(16, 8), label_every_layer=True)
+    assert [m.in_features for m in cvae.decoder.linears] == [3 + 10, 8 + 10, 16 + 10]
+    z = torch.randn(4, 3)
+    assert cvae.decode(z, 3).shape == (4, 1, 4, 4)
+    assert not torch.allclose(cvae.decode(z, 3), cvae.decode(z, 5))
+    assert cvae.decode(torch.randn(6, 4, 3), torch.arange(4)).shape == (6, 4, 1, 4, 4)
+    with pytest.raises(ValueError, match="label_every_layer"):
+        VAEConfig(label_every_layer=True)
+    with pytest.raises(TypeError, match="label_every_layer"):
+        VAEConfig(num_classes=10, label_every_layer=1)
+    assert VAEConfig().label_every_layer is False          # the old default is unchanged
+
+
+def test_mnist_cvae_recipe_trains_and_checks_its_arguments():
+    from aigc_lib.vae import MNIST_CVAE_TRAINING, mnist_cvae_config, train_mnist_cvae
+
+    cfg = mnist_cvae_config()
+    assert (cfg.latent_dim, cfg.num_classes, cfg.hidden) == (2, 10, (400,))
+    assert MNIST_CVAE_TRAINING["max_steps"] >= 1000
+    x = torch.rand(40, 1, 4, 4)
+    y = torch.arange(40) % 10
+    small = VAEConfig(image_shape=(1, 4, 4), hidden=(8,), latent_dim=2, num_classes=10)
+    model, history = train_mnist_cvae(x, y, binary_images(20), y[:20], config=small, max_steps=5,
+                                      batch_size=10)
+    assert not model.training and math.isfinite(history.last("val/neg_elbo"))
+    with pytest.raises(ValueError, match="unknown training settings"):
+        train_mnist_cvae(x, y, config=small, max_step=5)
+    with pytest.raises(ValueError, match="conditional"):
+        train_mnist_cvae(x, y, config=VAEConfig(image_shape=(1, 4, 4), hidden=(8,)))
+
+
+def test_label_checks_reject_bad_inputs():
+    from aigc_lib.vae import conditional_label_accuracy, conditional_samples, label_swap_accuracy
+
+    classifier = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 10))
+    plain, cvae = tiny_vae(), tiny_vae(num_classes=10)
+    with pytest.raises(ValueError, match="conditional VAE"):
+        conditional_label_accuracy(plain, classifier)
+    with pytest.raises(ValueError, match="conditional VAE"):
+        label_swap_accuracy(plain, classifier, binary_images(4), torch.arange(4))
+    with pytest.raises(ValueError, match="n_per_class"):
+        conditional_samples(cvae, 0)
+    with pytest.raises(ValueError, match="4 images but 3 labels"):
+        label_swap_accuracy(cvae, classifier, binary_images(4), torch.arange(3))
+    with pytest.raises(ValueError, match="integers"):
+        label_swap_accuracy(cvae, classifier, binary_images(4), torch.zeros(4))
+    images, labels = conditional_samples(cvae, 3)
+    assert images.shape == (30, 1, 4, 4) and labels.tolist() == [d for d in range(10) for _ in range(3)]
+    assert cvae.training                                   # the checks leave the mode as they found it
+    assert 0.0 <= conditional_label_accuracy(cvae, classifier, 2) <= 1.0
