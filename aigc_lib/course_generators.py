@@ -66,7 +66,7 @@ from .gan import DCGANConfig, DCGANDiscriminator, DCGANGenerator, MLPDiscriminat
 from .gan_training import GANTask, WGANGPTask
 from .schedule import warmup_cosine
 from .task import Task
-from .vae import VAE, VAEConfig, VAETask
+from .vae import VAE, VAEConfig, VAETask, mnist_cvae_config
 
 #: where the shipped weights and ``manifest.json`` live.
 WEIGHTS_DIR = Path(__file__).resolve().parent / "data" / "files" / "generators"
@@ -97,8 +97,8 @@ def vae_config() -> VAEConfig:
 
 
 def cond_vae_config() -> VAEConfig:
-    """Chapter 7's conditional VAE: Z = 2 (with Z = 16 the decoder ignores the label; see chapter 7)."""
-    return VAEConfig(hidden=(400,), latent_dim=2, num_classes=NUM_CLASSES, dropout=0.1)
+    """Chapter 7's conditional VAE (:func:`aigc_lib.vae.mnist_cvae_config`): Z = 2, so the decoder uses the label."""
+    return mnist_cvae_config()
 
 
 def latent_config() -> LatentDiffusionConfig:
