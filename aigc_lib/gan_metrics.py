@@ -1,11 +1,20 @@
-"""Mode coverage: how many modes of a 2-D Gaussian mixture a generator reaches.
+"""Two checks of a generator's samples: mode coverage and a nearest-neighbour copy check.
 
-The usual measure for the ring of 8 Gaussians (Metz et al., 2017;
+Mode coverage (:func:`mode_coverage`): how many modes of a 2-D Gaussian
+mixture a generator reaches. The usual measure for the ring of 8 Gaussians (Metz et al., 2017;
 Srivastava et al., 2017; Lin et al., 2018): assign each generated point to
 its nearest mode centre. A point is *high quality* when it lies within
 ``n_std`` standard deviations (3 by default) of that centre. A mode is
 *covered* when at least ``min_samples`` high-quality points fall on it
 (PacGAN uses 20 out of 2,500 samples).
+
+Copy check (:func:`copy_check`): a metric that only compares feature
+statistics (such as FID) cannot tell a generator from a memoriser that returns
+its training images. For each generated sample we measure the pixel distance
+to its nearest *training* image and to its nearest *held-out* image. A new
+sample is about as close to both; a copy is much closer to the training set.
+A sample is flagged as a copy when its training distance is below
+``threshold`` times its held-out distance.
 """
 from __future__ import annotations
 
@@ -61,3 +70,76 @@ def mode_coverage(samples: torch.Tensor, centers: torch.Tensor, std: float, n_st
     return ModeCoverage(modes_covered=int((counts >= min_samples).sum()), n_modes=centers.shape[0],
                         high_quality_fraction=float(good.float().mean()) if len(samples) else 0.0,
                         counts=counts)
+
+
+def nearest_distances(queries: torch.Tensor, references: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """Euclidean distance ``(N,)`` from each of ``queries`` ``(N, ...)`` to its nearest row of ``references`` ``(M, ...)``.
+
+    Both are flattened to vectors; they must have the same shape after the first dimension.
+    """
+    check_tensor(queries, "queries", kind="float", shape_hint="(N, ...)")
+    check_tensor(references, "references", kind="float", shape_hint="(M, ...)")
+    batch_size = check_int(batch_size, "batch_size", min=1)
+    if queries.ndim < 2 or tuple(queries.shape[1:]) != tuple(references.shape[1:]):
+        raise ValueError(f"queries (N, ...) and references (M, ...) must have the same shape after the first "
+                         f"dimension, got {tuple(queries.shape)} and {tuple(references.shape)}")
+    if len(references) == 0:
+        raise ValueError("references must hold at least one example, got an empty tensor")
+    q = queries.detach().float().cpu().flatten(1)
+    r = references.detach().float().cpu().flatten(1)
+    check_finite_tensor(q, "queries")
+    check_finite_tensor(r, "references")
+    return torch.cat([torch.cdist(q[i:i + batch_size], r).min(dim=1).values for i in range(0, len(q), batch_size)]
+                     ) if len(q) else torch.zeros(0)
+
+
+@dataclass
+class CopyCheck:
+    """The result of :func:`copy_check`.
+
+    Attributes:
+        train_distance: ``(N,)`` distance of each sample to its nearest training example.
+        heldout_distance: ``(N,)`` distance of each sample to its nearest held-out example.
+        threshold: a sample is a copy when ``train_distance < threshold * heldout_distance``.
+    """
+
+    train_distance: torch.Tensor
+    heldout_distance: torch.Tensor
+    threshold: float
+
+    @property
+    def is_copy(self) -> torch.Tensor:
+        """``(N,)`` booleans: which samples are flagged as copies."""
+        return self.train_distance < self.threshold * self.heldout_distance
+
+    @property
+    def copied_fraction(self) -> float:
+        """Fraction of samples flagged as copies."""
+        return float(self.is_copy.float().mean()) if len(self.train_distance) else 0.0
+
+    @property
+    def median_ratio(self) -> float:
+        """Median of ``train_distance / heldout_distance`` (about 1 or a bit less for new samples, 0 for copies)."""
+        ratio = self.train_distance / self.heldout_distance.clamp_min(1e-12)
+        return float(ratio.median())
+
+    def __str__(self) -> str:
+        return (f"{100 * self.copied_fraction:.1f}% flagged as copies "
+                f"(median nearest-train / nearest-held-out distance {self.median_ratio:.2f})")
+
+
+def copy_check(samples: torch.Tensor, train: torch.Tensor, heldout: torch.Tensor,
+               threshold: float = 0.4) -> CopyCheck:
+    """Nearest-neighbour copy check of generated ``samples`` ``(N, ...)``.
+
+    Args:
+        samples: generated samples, e.g. images ``(N, 1, 28, 28)``.
+        train: ``(M, ...)`` the generator's training examples.
+        heldout: ``(K, ...)`` examples of the same distribution that the generator never saw.
+            They must not be among ``samples``, or those samples get distance 0 to them.
+        threshold: flag a sample when its nearest training example is closer than
+            ``threshold`` times its nearest held-out example (0 < threshold <= 1).
+    """
+    threshold = check_float(threshold, "threshold", min=0.0, max=1.0, min_open=True)
+    return CopyCheck(train_distance=nearest_distances(samples, train),
+                     heldout_distance=nearest_distances(samples, heldout), threshold=threshold)

@@ -9,7 +9,7 @@ from aigc_lib import NonFiniteLossError, Trainer
 from aigc_lib.data import TensorBatches, ring_centers
 from aigc_lib.gan import (DCGANConfig, DCGANDiscriminator, DCGANGenerator, MLPGANConfig, MLPDiscriminator,
                           MLPGenerator, generate)
-from aigc_lib.gan_metrics import mode_coverage
+from aigc_lib.gan_metrics import copy_check, mode_coverage, nearest_distances
 from aigc_lib.gan_training import (GANTask, WGANGPTask, critic_loss, discriminator_loss, generator_loss_minimax,
                                    generator_loss_nonsaturating, gradient_penalty, interpolate, wgan_generator_loss)
 
@@ -422,3 +422,96 @@ def test_wgan_gp_resume_is_exact(tmp_path, interrupt_at_call, same_trainer):
     assert trainer.history.state_dict() == full.history.state_dict()
     for k, v in full_task.state_dict().items():
         assert torch.equal(v, task.state_dict()[k]), k
+
+
+# ------------------------------------------------ chapter 6's checks, each shown to fail on a broken variant
+def test_mode_coverage_sees_a_collapsed_sampler():
+    centers = ring_centers(8, 2.0)
+    g = torch.Generator().manual_seed(1)
+    spread = centers[torch.arange(2500) % 8] + 0.05 * torch.randn(2500, 2, generator=g)
+    collapsed = centers[:1] + 0.05 * torch.randn(2500, 2, generator=g)      # every sample on mode 0
+    hopping = centers[torch.arange(2500) % 2] + 0.05 * torch.randn(2500, 2, generator=g)
+    assert mode_coverage(spread, centers, 0.05).modes_covered == 8
+    collapsed_cov = mode_coverage(collapsed, centers, 0.05)
+    # perfect samples, yet one mode: the quality fraction alone would miss the collapse
+    assert collapsed_cov.modes_covered == 1 and collapsed_cov.high_quality_fraction > 0.98
+    assert mode_coverage(hopping, centers, 0.05).modes_covered == 2
+
+
+def test_copy_check_flags_memorisers_and_not_fresh_samples():
+    g = torch.Generator().manual_seed(0)
+    train, heldout, fresh = (torch.randn(n, 32, generator=g) for n in (400, 100, 200))
+    assert copy_check(fresh, train, heldout).copied_fraction == 0.0
+    memoriser = train[torch.randperm(400, generator=g)[:200]]
+    partial = train[:5].repeat(40, 1)                                       # 5 training examples, 40 times each
+    for copies in (memoriser, partial):
+        result = copy_check(copies, train, heldout)
+        assert result.copied_fraction == 1.0 and result.median_ratio == 0.0
+        # broken variant: the two reference sets swapped, the copies are no longer flagged
+        assert copy_check(copies, heldout, train).copied_fraction == 0.0
+    slightly_noisy = memoriser + 0.05 * torch.randn(200, 32, generator=g)
+    assert copy_check(slightly_noisy, train, heldout).copied_fraction == 1.0
+    assert "100.0% flagged as copies" in str(copy_check(partial, train, heldout))
+
+
+def test_nearest_distances_match_brute_force_and_copy_check_errors():
+    g = torch.Generator().manual_seed(0)
+    q, r = torch.rand(7, 1, 4, 4, generator=g), torch.rand(9, 1, 4, 4, generator=g)
+    brute = torch.stack([min((a - b).norm() for b in r) for a in q])
+    torch.testing.assert_close(nearest_distances(q, r, batch_size=3), brute)
+    with pytest.raises(ValueError, match="same shape after the first"):
+        nearest_distances(q, torch.rand(9, 16))
+    with pytest.raises(ValueError, match="at least one"):
+        nearest_distances(q, r[:0])
+    with pytest.raises(ValueError, match="threshold"):
+        copy_check(q, r, r, threshold=1.5)
+    with pytest.raises(ValueError, match="NaN|finite"):
+        copy_check(q, r, torch.full_like(r, float("nan")))
+    with pytest.raises(TypeError, match="floating-point"):
+        copy_check(q, r.long(), r)
+
+
+def test_equilibrium_loss_values_do_not_depend_on_batch_sizes():
+    # each BCE term is a mean over its own batch, so at D = 1/2 the loss is 2 ln 2 for any batch sizes
+    for n_real, n_fake in ((3, 5), (64, 64), (1, 100)):
+        d_loss = discriminator_loss(torch.zeros(n_real), torch.zeros(n_fake))
+        assert d_loss.item() == pytest.approx(2 * math.log(2))
+    assert generator_loss_nonsaturating(torch.zeros(7)).item() == pytest.approx(math.log(2))
+    # broken variant: summing instead of averaging gives a number that grows with the batch
+    broken = F.softplus(-torch.zeros(64)).sum() + F.softplus(torch.zeros(64)).sum()
+    assert broken.item() != pytest.approx(2 * math.log(2))
+
+
+def _log_normal(x, mean, std):
+    return -0.5 * ((x - mean) / std) ** 2 - math.log(std * math.sqrt(2 * math.pi))
+
+
+def test_optimal_discriminator_brute_force_and_a_wrong_formula():
+    xs = torch.linspace(-4, 4, 201, dtype=torch.float64)
+    p_data, p_g = _log_normal(xs, 1.0, 0.5).exp(), _log_normal(xs, -0.5, 1.0).exp()
+    candidates = torch.linspace(1e-4, 1 - 1e-4, 10_001, dtype=torch.float64)
+    d_best = candidates[(p_data[:, None] * torch.log(candidates) + p_g[:, None] * torch.log(1 - candidates)).argmax(1)]
+    assert (d_best - p_data / (p_data + p_g)).abs().max() <= 1e-4 + 1e-12
+    assert (d_best - p_g / (p_data + p_g)).abs().max() > 0.5          # the formula with p_data and p_g swapped
+
+
+def test_nonsaturating_gradient_is_that_of_kl_minus_two_jsd():
+    """Arjovsky & Bottou (2017), Theorem 2.5, checked on 1-D Gaussians as in chapter 6."""
+    xs = torch.linspace(-10, 10, 8001, dtype=torch.float64)
+    log_pd = _log_normal(xs, 1.0, 0.5)
+    mu = torch.tensor(-0.5, dtype=torch.float64, requires_grad=True)
+    log_pg = _log_normal(xs, mu, 1.0)
+    pd, pg = log_pd.exp(), log_pg.exp()
+    log_m = torch.logaddexp(log_pd, log_pg) - math.log(2)
+    kl = torch.trapezoid(pg * (log_pg - log_pd), xs)
+    jsd = 0.5 * torch.trapezoid(pd * (log_pd - log_m), xs) + 0.5 * torch.trapezoid(pg * (log_pg - log_m), xs)
+    log_d_star = -F.softplus(log_pg - log_pd).detach()                 # log D* of the current generator, fixed
+    log_1m_d_star = -F.softplus(log_pd - log_pg).detach()
+
+    def grad(f):
+        return torch.autograd.grad(f, mu, retain_graph=True)[0]
+
+    nonsat, minimax = grad(torch.trapezoid(pg * -log_d_star, xs)), grad(torch.trapezoid(pg * log_1m_d_star, xs))
+    torch.testing.assert_close(nonsat, grad(kl - 2 * jsd))
+    torch.testing.assert_close(minimax, grad(2 * jsd))                 # the minimax loss: the JSD
+    assert abs(nonsat - grad(kl - jsd)) > 0.1 and abs(nonsat - grad(kl)) > 0.1   # wrong factors fail

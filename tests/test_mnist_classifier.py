@@ -100,7 +100,7 @@ def test_shipped_classifier_is_accurate_and_its_fid_separates(mnist_test):
     assert not model.training
     acc = label_accuracy(model, mnist_test.images, mnist_test.labels)
     assert acc > 0.95
-    real = mnist_test.images  # sorted by digit: compare every other image, so both halves hold all digits
+    real = mnist_test.images  # two halves (every other image), both holding all digits
     a, b = real[0::2], real[1::2]
     floor = classifier_fid(model, a, b)
     noise = classifier_fid(model, a, torch.rand(len(b), 1, 28, 28))
@@ -117,3 +117,19 @@ def test_training_overfits_a_small_batch():
                                             progress=False, live_plot=False)
     assert history.values("train/loss")[-1] < 0.1 * history.values("train/loss")[0]
     assert (predict(model, images) == labels).all()
+
+
+def test_fid_is_larger_for_shuffled_noisy_or_partly_copied_images(mnist_test):
+    """Chapter 6's broken generators: the metric must separate each from a fresh half of real digits."""
+    model = load_mnist_classifier()
+    real, g = mnist_test.images, torch.Generator().manual_seed(0)
+    a, b = real[0::2], real[1::2]
+    floor = classifier_fid(model, a, b)
+    pixels_shuffled = b.flatten(1)[:, torch.randperm(784, generator=g)].view_as(b)   # same pixels, new places
+    noisy = (b + 0.3 * torch.randn(b.shape, generator=g)).clamp(0, 1)
+    ten_copies = b[:10].repeat(len(b) // 10, 1, 1, 1)                                 # partial memoriser, k = 10
+    for name, broken in (("pixels shuffled", pixels_shuffled), ("noisy", noisy), ("10 images repeated", ten_copies)):
+        assert classifier_fid(model, a, broken) > 5 * floor, name
+    # and the check can fail the other way: a second fresh half is not "broken"
+    c = real[torch.randperm(len(real), generator=g)[: len(a)]]
+    assert classifier_fid(model, a, c) < 5 * floor + 5
