@@ -71,3 +71,39 @@ def test_adamw_by_hand_matches_torch_and_the_check_catches_broken_variants():
     # first step: every weight moves by about lr, whatever the size of its gradient
     first = (adamw_by_hand(w0, grads[:1]) - w0).abs()
     torch.testing.assert_close(first, torch.full_like(first, 1e-2), rtol=0, atol=1e-3)
+
+
+# ---------------------------------------------------------------- chapter 3: whole-date (sequence) accuracy
+def test_sequence_accuracy_counts_whole_sequences_and_ignores_padding():
+    """Chapter 3's "whole dates right" metric: a sequence counts only if every real token is right.
+
+    A stub model returns chosen logits, so the expected numbers are known: sequence 0 is all right,
+    sequence 1 has one wrong token, sequence 2 is right but padded (the model's guesses at padding are wrong,
+    which must not count). Broken variants of the metric give other numbers.
+    """
+    from aigc_lib.transformer import Seq2SeqConfig, Seq2SeqTask, Seq2SeqTransformer
+
+    pad, V = 0, 6
+    target = torch.tensor([[3, 4, 5, 2], [3, 4, 5, 2], [3, 4, 2, pad]])     # (B, T) after the start token
+    guess = torch.tensor([[3, 4, 5, 2], [3, 1, 5, 2], [3, 4, 2, 5]])         # row 1: one error; row 2: wrong at pad
+
+    class Stub(Seq2SeqTransformer):
+        def forward(self, src, tgt_in):                    # chosen logits instead of the network's
+            return torch.nn.functional.one_hot(guess, V).float() * 10
+
+    stub = Stub(Seq2SeqConfig(src_vocab=V, tgt_vocab=V, d_model=8, n_heads=2, dropout=0.0, max_src_len=8,
+                              max_tgt_len=8))
+    assert stub.config.pad_id == pad
+    task = Seq2SeqTask(stub, lr=1e-3)
+    src = torch.tensor([[1, 2], [1, 2], [1, 2]])
+    tgt = torch.cat([torch.full((3, 1), 1), target], dim=1)                   # (B, T + 1) with a start token
+    m = task.validation_metrics((src, tgt))
+    assert m["seq_acc_teacher_forced"] == pytest.approx(2 / 3)
+    assert m["token_acc"] == pytest.approx(10 / 11)
+
+    # Broken variants give different numbers, so the test can tell them apart.
+    real = target != pad
+    right = guess == target
+    assert right.all(dim=1).float().mean() == pytest.approx(1 / 3)            # padding counted: too low
+    assert (right | ~real).any(dim=1).float().mean() == pytest.approx(1.0)    # "any" instead of "all": too high
+    assert right.float().mean() == pytest.approx(10 / 12)                     # token accuracy with padding
