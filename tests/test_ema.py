@@ -6,8 +6,7 @@ from torch import nn
 from aigc_lib import Trainer, TrainerConfig, load_checkpoint, save_checkpoint
 from aigc_lib.data import TensorBatches
 from aigc_lib.ema import EMA
-from tests.tasks import RegressionTask, regression_data
-from tests.test_trainer import InterruptedTask
+from tests.tasks import RegressionTask, full_and_resumed_runs, regression_data
 
 QUIET = dict(progress=False, live_plot=False)
 
@@ -90,25 +89,13 @@ def test_trainer_ema_tracks_the_weights_and_respects_the_start_step():
 
 
 def test_resumed_run_equals_uninterrupted_run_ema_included(tmp_path):
-    x, y = regression_data()
     cfg = dict(max_steps=40, lr_schedule="cosine", warmup_steps=5, log_every=5, ema_decay=0.95, **QUIET)
 
-    torch.manual_seed(1)
-    full_task = RegressionTask()
-    full = Trainer(**cfg)
-    full.fit(full_task, TensorBatches(x, y, batch_size=16, seed=3))
+    def check(folder):
+        state = load_checkpoint(folder / "last.pt")
+        assert state["step"] == 15 and state["ema"]["num_updates"] == 15
 
-    torch.manual_seed(1)
-    with pytest.raises(KeyboardInterrupt):
-        Trainer(**cfg, checkpoint_dir=tmp_path, checkpoint_every=5).fit(
-            InterruptedTask(interrupt_at_call=18), TensorBatches(x, y, batch_size=16, seed=3))
-    state = load_checkpoint(tmp_path / "last.pt")
-    assert state["step"] == 15 and state["ema"]["num_updates"] == 15
-
-    torch.manual_seed(12345)
-    resumed_task = RegressionTask()
-    resumed = Trainer(**cfg, checkpoint_dir=tmp_path, checkpoint_every=5)
-    resumed.fit(resumed_task, TensorBatches(x, y, batch_size=16, seed=3))
+    full, full_task, resumed, resumed_task = full_and_resumed_runs(cfg, tmp_path, 18, 12345, check)
 
     assert resumed.ema.num_updates == full.ema.num_updates == 40
     for k, v in full.ema.shadow.items():

@@ -12,7 +12,7 @@ import aigc_lib.checkpoint as ckpt_mod
 from aigc_lib import NonFiniteLossError, Task, Trainer, load_checkpoint, save_checkpoint
 from aigc_lib.data import TensorBatches
 from aigc_lib.schedule import inverse_sqrt, warmup_cosine
-from tests.tasks import RegressionTask, regression_data
+from tests.tasks import RegressionTask, full_and_resumed_runs, regression_data
 
 QUIET = dict(progress=False, live_plot=False)
 
@@ -41,40 +41,14 @@ def test_overfits_a_single_batch():
     assert history.values("train/loss")[-1] < 1e-3 * history.values("train/loss")[0]
 
 
-class InterruptedTask(RegressionTask):
-    """Raises KeyboardInterrupt (as Ctrl-C would) on its n-th loss computation."""
-
-    def __init__(self, interrupt_at_call: int):
-        super().__init__()
-        self.calls, self.interrupt_at_call = 0, interrupt_at_call
-
-    def training_loss(self, batch, optimizer_name="main"):
-        self.calls += 1
-        if self.calls == self.interrupt_at_call:
-            raise KeyboardInterrupt
-        return super().training_loss(batch)
-
-
 def test_resumed_run_equals_uninterrupted_run(tmp_path):
-    x, y = regression_data()
     cfg = dict(max_steps=40, lr_schedule="cosine", warmup_steps=5, clip_grad_norm=1.0, log_every=5, **QUIET)
 
-    torch.manual_seed(1)
-    full_task = RegressionTask()
-    full = Trainer(**cfg)
-    full.fit(full_task, TensorBatches(x, y, batch_size=16, seed=3))
+    def check(folder):   # dies during step 18; the last checkpoint is at step 15
+        assert load_checkpoint(folder / "last.pt")["step"] == 15
 
-    torch.manual_seed(1)
-    task = InterruptedTask(interrupt_at_call=18)  # dies during step 18; last checkpoint is at step 15
-    with pytest.raises(KeyboardInterrupt):
-        Trainer(**cfg, checkpoint_dir=tmp_path, checkpoint_every=5).fit(task, TensorBatches(x, y, batch_size=16, seed=3))
-    assert load_checkpoint(tmp_path / "last.pt")["step"] == 15
-
-    # A new process starts from scratch: new task object, new data stream, another RNG state.
-    torch.manual_seed(12345)
-    resumed_task = RegressionTask()
-    resumed = Trainer(**cfg, checkpoint_dir=tmp_path, checkpoint_every=5)
-    resumed.fit(resumed_task, TensorBatches(x, y, batch_size=16, seed=3))
+    # The resumed run starts from scratch: new task object, new data stream, another RNG state.
+    full, full_task, resumed, resumed_task = full_and_resumed_runs(cfg, tmp_path, 18, 12345, check)
 
     assert resumed.step == 40
     for k, v in params_of(full_task).items():
@@ -390,21 +364,8 @@ def history_of(trainer):
 @pytest.mark.parametrize("interrupt_at_call", [8, 13, 27, 34])
 def test_resumed_history_equals_uninterrupted_history(tmp_path, interrupt_at_call):
     """The running means between log entries are checkpointed: log_every=10, checkpoints every 5 steps."""
-    x, y = regression_data()
     cfg = dict(max_steps=40, lr_schedule="cosine", warmup_steps=5, log_every=10, **QUIET)
-    torch.manual_seed(1)
-    full_task = RegressionTask()
-    full = Trainer(**cfg)
-    full.fit(full_task, TensorBatches(x, y, batch_size=16, seed=3))
-
-    torch.manual_seed(1)
-    with pytest.raises(KeyboardInterrupt):
-        Trainer(**cfg, checkpoint_dir=tmp_path, checkpoint_every=5).fit(
-            InterruptedTask(interrupt_at_call), TensorBatches(x, y, batch_size=16, seed=3))
-    torch.manual_seed(999)
-    resumed_task = RegressionTask()
-    resumed = Trainer(**cfg, checkpoint_dir=tmp_path, checkpoint_every=5)
-    resumed.fit(resumed_task, TensorBatches(x, y, batch_size=16, seed=3))
+    full, full_task, resumed, resumed_task = full_and_resumed_runs(cfg, tmp_path, interrupt_at_call, 999)
     assert history_of(resumed) == history_of(full)
     for k, v in params_of(full_task).items():
         assert torch.equal(v, params_of(resumed_task)[k]), k
