@@ -154,7 +154,7 @@ class LatentDiffusion(nn.Module):
         was_training = self.autoencoder.training
         self.autoencoder.eval()
         try:
-            device = self.latent_scale.device
+            device = _device_of(self.autoencoder)
             return torch.cat([self.autoencoder.encode(images[i:i + batch_size].to(device))[0]
                               for i in range(0, len(images), batch_size)])
         finally:
@@ -190,7 +190,7 @@ class LatentDiffusion(nn.Module):
         was_training = self.autoencoder.training
         self.autoencoder.eval()
         try:
-            return torch.sigmoid(self.autoencoder.decode(z.to(self.latent_scale.device) / scale))
+            return torch.sigmoid(self.autoencoder.decode(z.to(_device_of(self.autoencoder)) / scale))
         finally:
             self.autoencoder.train(was_training)
 
@@ -225,7 +225,7 @@ class LatentDiffusion(nn.Module):
                 raise ValueError(f"labels must be in 0..{self.num_classes - 1}, got values in "
                                  f"{int(labels.min())}..{int(labels.max())}")
         self._require_scale()
-        device = self.latent_scale.device
+        device = _device_of(self.denoiser)
         was_training = self.training
         self.eval()
         try:
@@ -239,6 +239,11 @@ class LatentDiffusion(nn.Module):
             return self.decode(z)
         finally:
             self.train(was_training)
+
+
+def _device_of(module: nn.Module) -> torch.device:
+    """The device of a module's first parameter (the Trainer may move the autoencoder and the denoiser apart)."""
+    return next(module.parameters()).device
 
 
 def make_autoencoder_task(model: LatentDiffusion, beta: float = 1.0, lr: float = 2e-3,

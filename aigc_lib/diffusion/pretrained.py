@@ -12,10 +12,10 @@ Its weights (the EMA of the training run) ship as
 ``python scripts/train_diffusion_mnist.py`` (seeded; see its docstring for
 the command and the time it took).
 
-Sampling advice (measured on the shipped weights, see ``scripts/check_diffusion_targets.py``):
-use ``clip_x0=1.0``; ancestral DDPM sampling and DDIM with ``eta=1`` give clean digits,
-while deterministic DDIM (``eta=0``) still drifts (grey backgrounds) with this small,
-briefly trained model (6,500 steps of batch 64); label accuracy reaches 0.99 at guidance scale 3.
+Sampling advice: use ``clip_x0=1.0``. Measured at the end of the training run (1,000 samples,
+classifier FID against the 1,000 test digits of the offline subset): ancestral DDPM-1000,
+unconditional, 99.1; guided DDIM-50 (``eta=1``) label accuracy 0.910 at guidance scale 1 and
+1.000 at scale 3. Chapters 8 and 9 print the numbers of their own runs.
 """
 from __future__ import annotations
 
@@ -30,11 +30,11 @@ from .unet import UNet, UNetConfig
 
 WEIGHTS_PATH = Path(__file__).resolve().parent.parent / "data" / "files" / "mnist_ddpm_unet.pt"
 #: sha256 of the shipped weights; :func:`load_mnist_diffusion` refuses any other file.
-WEIGHTS_SHA256 = "ddd23afffa194e175355332e19ed38606505f186ee17357a5f42401fb402c694"
+WEIGHTS_SHA256 = "113ec1d3cc88fdd0c1c7b6dae438c11631e2daec63e4473c1598485845fc9146"
 #: how the shipped weights were trained (shown in chapter 9's table of generators).
-TRAINING_RECORD = {"steps": 6500, "batch_size": 64, "device": "cpu",
-                   "note": "one thread of the shared 2-core course machine: 5,000 steps in 2,620 s, "
-                           "then resumed to 6,500 steps (time of the last 1,500 not recorded)"}
+TRAINING_RECORD = {"steps": 8250, "batch_size": 1024, "device": "cuda",
+                   "note": "one NVIDIA H200 (bf16 autocast), the GPU to itself: 8,250 steps in 328 s "
+                           "(2026-11-29; lr 2e-3, EMA 0.999, label dropout 0.2)"}
 #: probability of the null class during training.
 LABEL_DROPOUT = 0.2
 
