@@ -1,11 +1,13 @@
 # AIGC from Scratch: one entry point for readers, instructors and CI.
-#   make book   - set up, then build the site into _build/html
+#   make book   - set up, then build the site into _build/html (make book SOLUTIONS=0: without the worked solutions)
 #   make test   - set up, then run every test (what CI runs)
 #   make lab    - set up, then open the notebooks in JupyterLab
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# SOLUTIONS=0: build the site without book/solutions/ and without the chapters' links to it (_ext/solutions.py)
+SOLUTIONS ?= 1
 
 .PHONY: setup book lab test unit notebooks site check-site run-notebook bench clean
 
@@ -21,7 +23,8 @@ $(STAMP): requirements.txt pyproject.toml
 setup: $(STAMP)
 
 book: setup
-	$(BIN)/jupyter-book build . -W --keep-going
+	rm -rf _build   # a build with the other SOLUTIONS setting must not leave its pages behind
+	AIGC_BOOK_SOLUTIONS=$(SOLUTIONS) $(BIN)/jupyter-book build . -W --keep-going
 	@echo "Open _build/html/index.html in a browser."
 
 lab: setup

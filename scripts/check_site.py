@@ -15,12 +15,17 @@
    chapter-list button opens the chapter list, a link in it leads to that chapter, and the page-contents
    button opens the page contents (sphinx-book-theme's own buttons, the ones a reader sees); no page is wider than the screen (document scrollWidth > 390 px means sideways scrolling); and no
    figure is shown smaller than MIN_FIGURE_SCALE of its drawn size (natural vs displayed width are printed).
+5. Exercises and solutions (``solution_problems``): with solutions, each chapter links every exercise to its
+   section of ``book/solutions/NN_topic_solutions.html`` and each solution page links back; with
+   ``--no-solutions`` (a site built by ``make book SOLUTIONS=0``), no solution page, link, navigation entry or
+   search-index entry is left. ``tests/test_check_site.py`` shows each of these checks failing on a broken site.
 
-Usage: python scripts/check_site.py _build/html
+Usage: python scripts/check_site.py _build/html [--no-solutions]
 Needs Chromium (Debian package ``chromium``); set CHROMIUM=/path/to/chromium to use another.
 """
 from __future__ import annotations
 
+import argparse
 import functools
 import html.parser
 import http.server
@@ -34,6 +39,7 @@ from urllib.parse import unquote, urlsplit
 import yaml
 
 BOOK_TITLE = "AIGC from Scratch"
+SOLUTIONS_CAPTION = "Solutions"   # the table of contents' part that `make book SOLUTIONS=0` leaves out
 PHONE = {"width": 390, "height": 844}   # a current phone (iPhone 12-15) in CSS pixels
 # Figures are drawn at 80 dpi (aigc_lib.plotting.STYLE) with 9-10 pt text, so their smallest text is 10 px high
 # in the PNG. Shown at 0.7 of its drawn width, that text is still 7 CSS px, about the smallest a reader can
@@ -89,12 +95,72 @@ def broken_links(site: Path) -> list[str]:
     return problems
 
 
-def toc_pages(root: Path) -> list[str]:
+def toc_pages(root: Path, solutions: bool = True) -> list[str]:
+    """The documents of ``_toc.yml`` in order (``glob`` entries expanded; the Solutions part only if ``solutions``)."""
     toc = yaml.safe_load((root / "_toc.yml").read_text())
     files = [toc["root"]]
     for part in toc.get("parts", []):
-        files += [ch["file"] for ch in part.get("chapters", [])]
+        if part.get("caption") == SOLUTIONS_CAPTION and not solutions:
+            continue
+        for entry in part.get("chapters", []):
+            if "glob" in entry:
+                files += sorted(str(p.relative_to(root).with_suffix("")) for p in root.glob(entry["glob"] + ".ipynb"))
+            else:
+                files.append(entry["file"])
     return files
+
+
+def solution_problems(site: Path, solutions: bool) -> list[str]:
+    """Exercises and solutions on the built site.
+
+    With solutions: every chapter page links to each of its solutions (``solutions/NN_topic_solutions.html
+    #exercise-K``, K = 1, 2, ...) and to nothing else in ``solutions/``; every solution page has the same number
+    of ``exercise-K`` sections and links back to its chapter. Without: no page under ``book/solutions/``, no
+    link into it from any page, no solution in the search index and no "Solutions" part in the navigation.
+    (broken_links checks that every link and anchor resolves.)
+    """
+    problems: list[str] = []
+    book = site / "book"
+    chapters = sorted(p for p in book.glob("[0-9][0-9]_*.html"))
+    if not solutions:
+        if (book / "solutions").exists():
+            problems.append("book/solutions/ was built although solutions are off")
+        for page in sorted(site.rglob("*.html")):
+            if "_static" in page.parts:
+                continue
+            bad = [link for link in _parse(page).links if "solutions/" in urlsplit(link).path
+                   and not urlsplit(link).scheme]
+            if bad:
+                problems.append(f"{page.relative_to(site)}: links to a solution without solutions: {bad[:2]}")
+            if f'class="caption-text">{SOLUTIONS_CAPTION}<' in page.read_text(encoding="utf-8", errors="replace"):
+                problems.append(f"{page.relative_to(site)}: shows a {SOLUTIONS_CAPTION!r} caption")
+        index = site / "searchindex.js"
+        if index.exists() and "book/solutions/" in index.read_text(encoding="utf-8", errors="replace"):
+            problems.append("searchindex.js lists solution pages")
+        print(f"  no solutions: {len(chapters)} chapter pages checked")
+        return problems
+    for chapter in chapters:
+        solution = book / "solutions" / f"{chapter.stem}_solutions.html"
+        if not solution.exists():
+            problems.append(f"{chapter.name}: no solutions page {solution.relative_to(site)}")
+            continue
+        links = [urlsplit(link) for link in _parse(chapter).links if "solutions/" in urlsplit(link).path]
+        wanted = f"solutions/{solution.name}"
+        anchors = sorted(link.fragment for link in links if link.path == wanted and link.fragment)
+        others = [link.geturl() for link in links if link.path != wanted]
+        sections = sorted(i for i in _parse(solution).ids if i.startswith("exercise-") and i[9:].isdigit())
+        expected = [f"exercise-{k}" for k in range(1, len(sections) + 1)]
+        if not sections or sorted(sections, key=lambda i: int(i[9:])) != expected:
+            problems.append(f"{solution.name}: exercise sections {sections}, expected exercise-1 .. exercise-N")
+        if sorted(set(anchors)) != sorted(sections):
+            problems.append(f"{chapter.name}: links to solutions {anchors}, the solutions page has {sections}")
+        if others:
+            problems.append(f"{chapter.name}: other links into solutions/: {others[:3]}")
+        back = [link for link in _parse(solution).links if urlsplit(link).path == f"../{chapter.name}"]
+        if not back:
+            problems.append(f"{solution.name}: no link back to {chapter.name}")
+        print(f"  {chapter.stem}: {len(sections)} exercises linked to their solutions and back")
+    return problems
 
 
 def find_chromium() -> str:
@@ -252,7 +318,7 @@ def phone_checks(browser, base: str, docs: list[str], shots: Path, problems: lis
     context.close()
 
 
-def browser_checks(root: Path, site: Path) -> list[str]:
+def browser_checks(root: Path, site: Path, solutions: bool = True) -> list[str]:
     from playwright.sync_api import sync_playwright
 
     problems: list[str] = []
@@ -274,7 +340,7 @@ def browser_checks(root: Path, site: Path) -> list[str]:
             page.on("requestfailed", lambda r: failed.append(r.url) if r.url.startswith(base) else None)
             page.on("response", lambda r: failed.append(f"{r.url} ({r.status})")
                     if r.url.startswith(base) and r.status >= 400 and not r.url.endswith("favicon.ico") else None)
-            for doc in toc_pages(root):
+            for doc in toc_pages(root, solutions):
                 url = base + doc + ".html"
                 failed.clear()
                 errors.clear()
@@ -290,13 +356,13 @@ def browser_checks(root: Path, site: Path) -> list[str]:
                 if h1.count() == 0 or not h1.inner_text().strip():
                     problems.append(f"{doc}: no heading")
                 nav_links = page.locator("nav.bd-docs-nav a.reference.internal").count()
-                if nav_links < len(toc_pages(root)) - 1:
-                    problems.append(f"{doc}: navigation shows {nav_links} links, expected {len(toc_pages(root)) - 1}")
+                if nav_links < len(toc_pages(root, solutions)) - 1:
+                    problems.append(f"{doc}: navigation shows {nav_links} links, expected {len(toc_pages(root, solutions)) - 1}")
                 images = page.locator("article img")
                 widths = [images.nth(i).evaluate("(img) => img.complete ? img.naturalWidth : 0")
                           for i in range(images.count())]
                 source = root / (doc + ".ipynb")
-                if source.exists() and not widths:
+                if source.exists() and not widths and "solutions/" not in doc:
                     problems.append(f"{doc}: a chapter page with no figures")
                 if any(w == 0 for w in widths):
                     problems.append(f"{doc}: {widths.count(0)} of {len(widths)} figures did not load")
@@ -309,10 +375,10 @@ def browser_checks(root: Path, site: Path) -> list[str]:
                 page.screenshot(path=str(shots / f"{name}.png"), full_page=False)
                 print(f"  {doc}: title ok, {nav_links} navigation links, {len(widths)} figures loaded, "
                       f"{formulas} formulas typeset, {len(errors)} console errors")
-            desktop_toggle(page, base + toc_pages(root)[1] + ".html", problems)
+            desktop_toggle(page, base + toc_pages(root, solutions)[1] + ".html", problems)
             if blocked:
                 print(f"  (requests to other hosts blocked, not checked: {', '.join(sorted(blocked))})")
-            phone_checks(browser, base, toc_pages(root), shots, problems)
+            phone_checks(browser, base, toc_pages(root, solutions), shots, problems)
             browser.close()
     finally:
         server.shutdown()
@@ -320,13 +386,20 @@ def browser_checks(root: Path, site: Path) -> list[str]:
 
 
 def main() -> None:
-    site = Path(sys.argv[1] if len(sys.argv) > 1 else "_build/html").resolve()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("site", nargs="?", default="_build/html")
+    parser.add_argument("--no-solutions", action="store_true",
+                        help="the site was built with `make book SOLUTIONS=0`: check that no solution is on it")
+    args = parser.parse_args()
+    site = Path(args.site).resolve()
+    solutions = not args.no_solutions
     root = Path(__file__).resolve().parents[1]
     if not (site / "index.html").exists():
         raise SystemExit(f"no built site at {site}: run jupyter-book build . first")
     problems = broken_links(site)
     print(f"internal links: {'ok' if not problems else f'{len(problems)} broken'}")
-    problems += browser_checks(root, site)
+    problems += solution_problems(site, solutions)
+    problems += browser_checks(root, site, solutions)
     if problems:
         print("\n".join("FAIL " + p for p in problems))
         raise SystemExit(1)

@@ -33,6 +33,10 @@ ensure_chromium() {
 }
 stage "chromium (install if missing)"     ensure_chromium
 stage "site check (headless Chromium)"     $BIN/python scripts/check_site.py _build/html
+# the instructors' build without the worked solutions (make book SOLUTIONS=0), checked the same way
+stage "site build without solutions"       env AIGC_BOOK_SOLUTIONS=0 $BIN/jupyter-book build . -W --keep-going \
+                                               --path-output _build/no_solutions
+stage "site check without solutions"       $BIN/python scripts/check_site.py _build/no_solutions/_build/html --no-solutions
 
 echo; echo "=== stage times"
 printf '%s\n' "${TIMES[@]}"
