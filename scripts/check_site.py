@@ -147,7 +147,8 @@ def solution_problems(site: Path, solutions: bool) -> list[str]:
         links = [urlsplit(link) for link in _parse(chapter).links if "solutions/" in urlsplit(link).path]
         wanted = f"solutions/{solution.name}"
         anchors = sorted(link.fragment for link in links if link.path == wanted and link.fragment)
-        others = [link.geturl() for link in links if link.path != wanted]
+        # (the navigation links every solution page, without a fragment: only exercise links count here)
+        others = [link.geturl() for link in links if link.path != wanted and link.fragment.startswith("exercise-")]
         sections = sorted(i for i in _parse(solution).ids if i.startswith("exercise-") and i[9:].isdigit())
         expected = [f"exercise-{k}" for k in range(1, len(sections) + 1)]
         if not sections or sorted(sections, key=lambda i: int(i[9:])) != expected:

@@ -28,7 +28,9 @@ def make_site(tmp_path: Path, chapter: str = CHAPTER, solution: str | None = SOL
 
 
 def test_good_site_passes(tmp_path):
-    site = make_site(tmp_path)
+    # the navigation links every solution page (no fragment): that is not an exercise link
+    site = make_site(tmp_path, chapter=CHAPTER.replace("<body>", '<body><a href="solutions/02_y_solutions.html">nav</a>'))
+    (site / "book" / "solutions" / "02_y_solutions.html").write_text("<html></html>")
     assert check_site.solution_problems(site, solutions=True) == []
     assert check_site.broken_links(site) == []
 
@@ -38,7 +40,8 @@ def test_good_site_passes(tmp_path):
     (CHAPTER, SOLUTION.replace('id="exercise-2"', 'id="exercise-3"')),      # sections not 1..N
     (CHAPTER, SOLUTION.replace("../01_x.html#exercises", "../02_y.html")),  # no way back
     (CHAPTER, None),                                                        # no solutions page
-    (CHAPTER.replace("</body>", '<a href="solutions/other.html">x</a></body>'), SOLUTION),   # a stray link
+    (CHAPTER.replace("</body>", '<a href="solutions/02_y_solutions.html#exercise-1">x</a></body>'),
+     SOLUTION),                                                             # a link to another chapter's solution
 ])
 def test_broken_solution_links_fail(tmp_path, chapter, solution):
     assert check_site.solution_problems(make_site(tmp_path, chapter, solution), solutions=True)
