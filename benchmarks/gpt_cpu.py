@@ -14,12 +14,15 @@ Sections:
   in the same process, **interleaved** with ours (rounds of ``--speed-steps``
   steps each), so both see the same machine load. Ours runs twice: through
   :class:`aigc_lib.Trainer` (what the chapter uses) and in a bare loop, to
-  show the Trainer's per-step overhead.
+  show the Trainer's per-step overhead. Ours runs in ``--precision`` (fp32 by
+  default, as the chapter on a CPU; bf16 autocast pays only on CPUs with
+  AVX512-BF16 or AMX).
 * ``quality``: validation loss on Tiny Shakespeare (characters, last 10 %
   held out, as nanoGPT) after ``--budget-s`` seconds (101 s) of training,
-  for three recipes run one after the other in the same process: the
-  chapter's (bf16, lr 3e-3), ours in fp32 with lr 3e-3 (separates the
-  learning rate from bf16), and nanoGPT's CPU example (the copy of its model
+  for three recipes run one after the other in the same process: ours in
+  bf16 with lr 3e-3 (the chapter's recipe until 2026-11-29), ours in fp32
+  with lr 3e-3 (the chapter's recipe on a CPU now; separates the learning
+  rate from bf16), and nanoGPT's CPU example (the copy of its model
   and loop below: fp32, lr 1e-3, min lr 1e-4, non-fused AdamW). Each row's
   step count is fixed before training from its own short timing run (or
   from ``--ms-per-iter``) so that its cosine schedule ends when the time is
