@@ -14,12 +14,20 @@ Sections:
   in the same process, **interleaved** with ours (rounds of ``--speed-steps``
   steps each), so both see the same machine load. Ours runs twice: through
   :class:`aigc_lib.Trainer` (what the chapter uses) and in a bare loop, to
-  show the Trainer's per-step overhead.
+  show the Trainer's per-step overhead. Ours runs in ``--precision`` (fp32 by
+  default, as the chapter on a CPU; bf16 autocast pays only on CPUs with
+  AVX512-BF16 or AMX).
 * ``quality``: validation loss on Tiny Shakespeare (characters, last 10 %
-  held out, as nanoGPT) after ``--budget-s`` seconds (101 s) of training
-  with the chapter's recipe. The step count is fixed before training from a
-  short timing run (or from ``--ms-per-iter``) so that the cosine schedule
-  ends exactly when the time is up.
+  held out, as nanoGPT) after ``--budget-s`` seconds (101 s) of training,
+  for three recipes run one after the other in the same process: ours in
+  bf16 with lr 3e-3 (the chapter's recipe until 2026-11-29), ours in fp32
+  with lr 3e-3 (the chapter's recipe on a CPU now; separates the learning
+  rate from bf16), and nanoGPT's CPU example (the copy of its model
+  and loop below: fp32, lr 1e-3, min lr 1e-4, non-fused AdamW). Each row's
+  step count is fixed before training from its own short timing run (or
+  from ``--ms-per-iter``) so that its cosine schedule ends when the time is
+  up; every row is scored by the same function (:func:`heldout_loss`) on
+  the same validation batches.
 * ``generation``: a GPT-2-124M-shaped model (random weights) generates 200
   tokens greedily, with and without the KV cache; Hugging Face ``generate``
   runs on the same weights. All four must give the same tokens.
@@ -54,7 +62,6 @@ from aigc_lib.linear import MAX_SPLIT_ROWS, row_split_linear
 from aigc_lib.tokenizers import CharTokenizer
 
 NANOGPT_MS_PER_ITER = 44.8      # measured on the course machine (issue 4)
-NANOGPT_VAL_LOSS_101S = 1.886
 
 
 # --------------------------------------------------------------------------- nanoGPT, as a baseline
@@ -288,7 +295,8 @@ def bench_speed(args) -> dict[str, float]:
     times = {k: [sum(v[i:i + n]) / n * 1e3 for i in range(0, len(v) - n + 1, n)] for k, v in times.items()}
     med = {k: statistics.median(v) for k, v in times.items()}
     what = "CPU ms/iter (process time)" if args.cpu_time else "ms/iter"
-    print(f"\n## Training speed (nanoGPT CPU config, batch {b} x context 64; steps interleaved one by one; "
+    print(f"\n## Training speed (nanoGPT CPU config, batch {b} x context 64; ours in {args.precision}, nanoGPT in fp32; "
+          f"steps interleaved one by one; "
           f"median over {len(times['ours, Trainer'])} blocks of {n} steps; {torch.get_num_threads()} threads; "
           f"{load_line()})")
     print(f"| run | {what} | tokens/s | vs nanoGPT in this process |")
@@ -304,44 +312,115 @@ def bench_speed(args) -> dict[str, float]:
 
 # --------------------------------------------------------------------------- quality per wall-clock
 
-def recipe_task(args, seed: int = 0) -> LanguageModelTask:
+def recipe_task(args, seed: int = 0, lr: float | None = None) -> LanguageModelTask:
     """The chapter's recipe (see book/04_gpt.ipynb for the reasons)."""
     torch.manual_seed(seed)
     config = GPTConfig(vocab_size=65, block_size=args.block_size, n_layer=args.n_layer, n_head=args.n_head,
                        n_embd=args.n_embd, dropout=0.0, bias=False)
-    return LanguageModelTask(GPT(config), lr=args.lr, weight_decay=0.1, betas=(0.9, 0.99), fused=True)
+    return LanguageModelTask(GPT(config), lr=args.lr if lr is None else lr, weight_decay=0.1, betas=(0.9, 0.99),
+                             fused=True)
 
 
-def bench_quality(args) -> dict[str, float]:
-    train_ids, val_ids = shakespeare_ids()
+def validation_batches(val_ids: torch.Tensor, block_size: int, n: int = 100) -> list:
+    """The fixed held-out batches every quality row is scored on: ``n`` batches of 64 windows."""
+    return [(x.contiguous(), y.contiguous())   # contiguous: nanoGPT's loss calls targets.view(-1)
+            for x, y in RandomWindows(val_ids, block_size, 64, seed=1, num_batches=n)]
+
+
+@torch.no_grad()
+def heldout_loss(loss_of, batches: list) -> float:
+    """Mean cross-entropy (nats per character, float32) of ``loss_of(x, y)`` over ``batches``.
+
+    The one evaluation of the quality section: every row, ours and nanoGPT's, is scored by this function
+    on the same list of batches.
+    """
+    return sum(float(loss_of(x, y)) for x, y in batches) / len(batches)
+
+
+def plan_steps(args, ms: float) -> int:
+    """Steps that fit in the wall-clock budget at ``ms`` per step (2 % margin)."""
+    return max(1, int(args.budget_s * 1e3 / ms * 0.98))
+
+
+def train_ours(args, train_ids, precision: str, lr: float):
+    """Our recipe within the budget; returns (steps, planned ms/iter, seconds, loss function)."""
     bs, batch = args.block_size, args.batch
     run = dict(lr_schedule="cosine", warmup_steps=args.warmup, min_lr_ratio=0.1, clip_grad_norm=1.0,
-               precision=args.precision)
+               precision=precision)
     if args.ms_per_iter:
         ms = args.ms_per_iter
     else:  # time 30 steps of a throwaway copy, after 10 warm-up steps
         trainer = Trainer(**quiet(max_steps=10, log_every=10, **run))
-        task = recipe_task(args, 1)
+        task = recipe_task(args, 1, lr)
         stream = RandomWindows(train_ids, bs, batch, seed=99)
         trainer.fit(task, stream)
         trainer.config.max_steps = 40
         t0 = time.perf_counter()
         trainer.fit(task, stream)
         ms = (time.perf_counter() - t0) / 30 * 1e3
-    steps = int(args.budget_s * 1e3 / ms * 0.98)
-    task = recipe_task(args, 0)
+    steps = plan_steps(args, ms)
+    task = recipe_task(args, 0, lr)
     trainer = Trainer(**quiet(max_steps=steps, log_every=100, **run))
     t0 = time.perf_counter()
     trainer.fit(task, RandomWindows(train_ids, bs, batch, seed=0))
     seconds = time.perf_counter() - t0
-    val = Trainer(**quiet(eval_batches=None)).evaluate(task, RandomWindows(val_ids, bs, 64, seed=1, num_batches=100))
+    model = task.model.eval()
+    return steps, ms, seconds, model.loss
+
+
+def train_nanogpt(args, train_ids):
+    """nanoGPT's CPU example within the budget (its model and train.py loop: float32, lr 1e-3, warm-up, cosine
+    to min_lr 1e-4 ending at the last step, AdamW (0.9, 0.99), wd 0.1, clip 1.0); same return as train_ours."""
+    data16 = train_ids.numpy().astype(np.uint16)
+    cfg = GPTConfig(vocab_size=65, block_size=args.block_size, n_layer=args.n_layer, n_head=args.n_head,
+                    n_embd=args.n_embd, dropout=0.0, bias=False)
+    recipe = dict(lr=1e-3, warmup=args.warmup, min_lr=1e-4)
+    if args.ms_per_iter:
+        ms = args.ms_per_iter
+    else:
+        torch.manual_seed(1)
+        loop = NanoLoop(data16, cfg, args.batch, decay_iters=10**6, **recipe)
+        loop.steps(10)
+        t0 = time.perf_counter()
+        loop.steps(30)
+        ms = (time.perf_counter() - t0) / 30 * 1e3
+    steps = plan_steps(args, ms)
+    torch.manual_seed(0)
+    loop = NanoLoop(data16, cfg, args.batch, decay_iters=steps, **recipe)   # lr_decay_iters = max_iters
+    t0 = time.perf_counter()
+    loop.steps(steps)
+    seconds = time.perf_counter() - t0
+    model = loop.model.eval()
+    return steps, ms, seconds, lambda x, y: model(x, y)[1]
+
+
+def bench_quality(args) -> dict[str, dict[str, float]]:
+    """Three recipes, one after the other in this process, each within ``--budget-s`` seconds of training
+    (its own step count, planned from its own timing run), all scored by :func:`heldout_loss` on the same
+    validation batches."""
+    train_ids, val_ids = shakespeare_ids()
+    batches = validation_batches(val_ids, args.block_size, args.val_batches)
+    rows = {
+        f"ours, bf16, lr {args.lr:g} (the chapter's recipe until 2026-11-29)":
+            lambda: train_ours(args, train_ids, "bf16", args.lr),
+        f"ours, fp32, lr {args.lr:g} (the chapter's recipe on a CPU)": lambda: train_ours(args, train_ids, "fp32", args.lr),
+        "nanoGPT's CPU example: its model and loop, fp32, lr 0.001": lambda: train_nanogpt(args, train_ids),
+    }
+    results = {}
+    for name, train in rows.items():
+        steps, ms, seconds, loss_of = train()
+        results[name] = {"steps": steps, "ms_per_iter": ms, "seconds": seconds,
+                         "val_loss": heldout_loss(loss_of, batches)}
     print(f"\n## Quality per wall-clock ({load_line()})")
-    print(f"| recipe | steps | train time | val loss (100 x 64 windows of 64) | nanoGPT |")
-    print(f"|---|---:|---:|---:|---:|")
-    print(f"| {args.n_layer}L/{args.n_head}H/{args.n_embd}, context {bs}, batch {batch}, {args.precision}, "
-          f"lr {args.lr} warm-up {args.warmup} + cosine | {steps} "
-          f"({ms:.1f} ms/iter planned) | {seconds:.1f} s | {val['loss']:.3f} | {NANOGPT_VAL_LOSS_101S} |")
-    return {"steps": steps, "seconds": seconds, "val_loss": val["loss"]}
+    print(f"Each row: {args.n_layer}L/{args.n_head}H/{args.n_embd}, context {args.block_size}, batch {args.batch}, "
+          f"warm-up {args.warmup} + cosine to lr/10 at the last step, AdamW (0.9, 0.99), wd 0.1, clip 1.0, seed 0; "
+          f"steps planned so that training takes {args.budget_s:g} s; validation loss by one function on the same "
+          f"{len(batches)} x 64 windows of {args.block_size} characters (the last 10 % of the text).")
+    print("| recipe | steps | planned ms/iter | train time | val loss |")
+    print("|---|---:|---:|---:|---:|")
+    for name, r in results.items():
+        print(f"| {name} | {r['steps']} | {r['ms_per_iter']:.1f} | {r['seconds']:.1f} s | {r['val_loss']:.3f} |")
+    return results
 
 
 # --------------------------------------------------------------------------- generation
@@ -578,7 +657,7 @@ def bench_gpu(args) -> dict[str, float]:
     return {"ms_per_iter": dt * 1e3, "tokens_per_s": tps, "mfu": mfu}
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sections", default="speed,quality,generation,sweep")
     p.add_argument("--threads", type=int, default=2)
@@ -589,8 +668,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--budget-s", type=float, default=101.0)
     p.add_argument("--ms-per-iter", type=float, default=None,
                    help="plan the quality run with this step time instead of timing it (for a loaded machine)")
-    p.add_argument("--precision", default="bf16", choices=["bf16", "fp32"],
-                   help="our runs: bf16 autocast (CPUs with AVX512-BF16/AMX) or fp32")
+    p.add_argument("--precision", default="fp32", choices=["bf16", "fp32"],
+                   help="speed section, our runs: fp32 (as the chapter on a CPU) or bf16 autocast (pays only on "
+                        "CPUs with AVX512-BF16/AMX)")
+    p.add_argument("--val-batches", type=int, default=100, help="quality: held-out batches of 64 windows")
     p.add_argument("--batch", type=int, default=12)
     p.add_argument("--block-size", type=int, default=64)
     p.add_argument("--n-layer", type=int, default=4)
@@ -613,8 +694,7 @@ def main(argv: list[str] | None = None) -> None:
           f"{torch.get_num_threads()} threads, {load_line()}")
     sections = {"speed": bench_speed, "quality": bench_quality, "generation": bench_generation,
                 "sweep": bench_sweep, "gpu": bench_gpu}
-    for name in args.sections.split(","):
-        sections[name.strip()](args)
+    return {name.strip(): sections[name.strip()](args) for name in args.sections.split(",")}
 
 
 if __name__ == "__main__":

@@ -56,3 +56,53 @@ def test_unsplit_linears_give_the_same_logits_and_are_undone(threads):
             plain = model(x)
         assert not any("forward" in vars(m) for m in model.modules())
     torch.testing.assert_close(plain, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_quality_rows_nanogpt_and_fp32_are_scored_by_one_function_on_the_same_batches(monkeypatch, capsys):
+    calls = []
+    real = gpt_cpu.heldout_loss
+
+    def recording(loss_of, batches):
+        calls.append(batches)
+        return real(loss_of, batches)
+    monkeypatch.setattr(gpt_cpu, "heldout_loss", recording)
+    threads = torch.get_num_threads()
+    try:
+        results = gpt_cpu.main(["--sections", "quality", "--threads", "1", "--budget-s", "0.5",
+                                "--ms-per-iter", "100", "--warmup", "2", "--val-batches", "2"])
+    finally:
+        torch.set_num_threads(threads)
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith(("| ours", "| nanoGPT"))]
+    assert len(rows) == 3, out
+    assert any("bf16, lr 0.003" in r for r in rows) and any("fp32, lr 0.003" in r for r in rows)
+    assert any(r.startswith("| nanoGPT's CPU example") and "fp32, lr 0.001" in r for r in rows)
+    assert len(calls) == 3 and all(b is calls[0] for b in calls) and len(calls[0]) == 2   # same batches, one function
+    losses = [r["val_loss"] for r in results["quality"].values()]
+    assert all(3.0 < v < 5.0 for v in losses), losses   # ~ln 65 = 4.17 after 4 steps: both models evaluated sanely
+
+
+def test_heldout_loss_is_the_same_for_nanogpt_and_ours_on_equal_weights():
+    """The evaluation does not favour one model: a nanoGPT copy loaded with our weights scores the same."""
+    cfg = GPTConfig(vocab_size=65, block_size=16, n_layer=2, n_head=2, n_embd=32, dropout=0.0, bias=False)
+    torch.manual_seed(0)
+    ours = GPT(cfg).eval()
+    nano = gpt_cpu.NanoGPT(cfg).eval()
+    rename = {"token_embedding.weight": "transformer.wte.weight",
+              "position_embedding.embedding.weight": "transformer.wpe.weight",
+              "final_norm.weight": "transformer.ln_f.weight"}
+    for i in range(cfg.n_layer):
+        for a, b in [("norm1.weight", "ln_1.weight"), ("self_attn.qkv.weight", "attn.c_attn.weight"),
+                     ("self_attn.out_proj.weight", "attn.c_proj.weight"), ("norm2.weight", "ln_2.weight"),
+                     ("ff.linear1.weight", "mlp.c_fc.weight"), ("ff.linear2.weight", "mlp.c_proj.weight")]:
+            rename[f"blocks.{i}.{a}"] = f"transformer.h.{i}.{b}"
+    state = ours.state_dict()
+    with torch.no_grad():
+        nano_state = {rename[k]: v for k, v in state.items() if k in rename}
+        nano_state["lm_head.weight"] = state["token_embedding.weight"]
+        nano.load_state_dict(nano_state)
+    ids = torch.randint(0, 65, (2000,))
+    batches = gpt_cpu.validation_batches(ids, 16, n=3)
+    a = gpt_cpu.heldout_loss(ours.loss, batches)
+    b = gpt_cpu.heldout_loss(lambda x, y: nano(x, y)[1], batches)
+    assert abs(a - b) < 1e-5, (a, b)
