@@ -2,12 +2,12 @@
 
 Two stages, each trained by :class:`aigc_lib.Trainer`:
 
-1. **Autoencoder.** Chapter 7's :class:`~aigc_lib.vae.VAE` (an MLP with one hidden
+1. **Autoencoder.** Chapter 7's :class:`~aigc_lib.vae.models.VAE` (an MLP with one hidden
    layer, Bernoulli decoder) maps a digit ``(B, 1, 28, 28)`` to ``Z`` numbers.
    We use the *posterior mean* ``mu(x)`` ``(B, Z)`` as the latent: it is a
    deterministic code, as in Rombach et al., whose KL-regularised autoencoder
    also uses the mean. Train it with :func:`make_autoencoder_task` (a
-   :class:`~aigc_lib.vae.VAETask`). Why a VAE and not a plain autoencoder: the
+   :class:`~aigc_lib.vae.models.VAETask`). Why a VAE and not a plain autoencoder: the
    KL term keeps the codes in a compact, roughly Gaussian cloud without holes
    far from the origin, which is an easy target for the second stage; and it
    reuses chapter 7's model unchanged. (A plain autoencoder's codes can sit at
@@ -42,9 +42,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._checks import check_float, check_int, check_tensor
-from ..task import Task
-from ..vae import VAE, VAEConfig, VAETask
+from ..core.checks import check_float, check_int, check_tensor
+from ..core.task import Task
+from ..vae.models import VAE, VAEConfig, VAETask
 from .ddim import ddim_sample
 from .ddpm import ddpm_loss, ddpm_sample
 from .forward import check_finite
@@ -248,7 +248,7 @@ def _device_of(module: nn.Module) -> torch.device:
 
 def make_autoencoder_task(model: LatentDiffusion, beta: float = 1.0, lr: float = 2e-3,
                           kl_warmup_steps: int = 200) -> VAETask:
-    """Stage 1: chapter 7's :class:`~aigc_lib.vae.VAETask` on ``model.autoencoder`` (batches: images in [0, 1])."""
+    """Stage 1: chapter 7's :class:`~aigc_lib.vae.models.VAETask` on ``model.autoencoder`` (batches: images in [0, 1])."""
     if not isinstance(model, LatentDiffusion):
         raise TypeError(f"model must be a LatentDiffusion, got {type(model).__name__}")
     return VAETask(model.autoencoder, beta=beta, lr=lr, kl_warmup_steps=kl_warmup_steps)
