@@ -8,6 +8,8 @@
 """
 from __future__ import annotations
 
+import os
+import tempfile
 from collections import defaultdict
 
 SMOKE_BUDGET_S = 90.0
@@ -24,6 +26,9 @@ def pytest_configure(config) -> None:
     class IPCKernelManager(base):   # type: ignore[misc, valid-type]
         def __init__(self, *args, **kwargs):
             kwargs.setdefault("transport", "ipc")
+            # an absolute path of its own: the default ("kernel-ipc") is relative, and the kernel starts in the
+            # notebook's folder while pytest connects from its own
+            kwargs.setdefault("ip", os.path.join(tempfile.mkdtemp(prefix="nbval-ipc-"), "kernel"))
             super().__init__(*args, **kwargs)
 
     nbval.kernel.KernelManager = IPCKernelManager
