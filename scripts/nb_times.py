@@ -9,11 +9,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections import defaultdict
 
 SMOKE_BUDGET_S = 90.0
 _times: dict[str, float] = defaultdict(float)
+_ipc_dirs: list[str] = []
 
 
 def pytest_configure(config) -> None:
@@ -28,10 +30,16 @@ def pytest_configure(config) -> None:
             kwargs.setdefault("transport", "ipc")
             # an absolute path of its own: the default ("kernel-ipc") is relative, and the kernel starts in the
             # notebook's folder while pytest connects from its own
-            kwargs.setdefault("ip", os.path.join(tempfile.mkdtemp(prefix="nbval-ipc-"), "kernel"))
+            _ipc_dirs.append(tempfile.mkdtemp(prefix="nbval-ipc-"))
+            kwargs.setdefault("ip", os.path.join(_ipc_dirs[-1], "kernel"))
             super().__init__(*args, **kwargs)
 
     nbval.kernel.KernelManager = IPCKernelManager
+
+
+def pytest_unconfigure(config) -> None:
+    for folder in _ipc_dirs:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def pytest_runtest_logreport(report) -> None:
