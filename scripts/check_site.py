@@ -335,11 +335,11 @@ _WIDE_MATH_JS = """() => (window.MathJax && MathJax.startup && MathJax.startup.d
   .filter(([w, column]) => w > column + 1)"""
 
 # Boxes in the article that scroll sideways (more content than width) but show no scroll cue
-# (_static/course.js marks them `scroll-cue`; course.css draws the edge shadow and the bar).
+# (_static/course.js marks them `scroll-cue`; course.css draws a shadow at the edge and the bar).
 _NO_SCROLL_CUE_JS = """() => [...document.querySelectorAll('article *')].filter(e => {
     if (e.scrollWidth <= e.clientWidth + 1 || e.clientWidth === 0) return false;
     const o = getComputedStyle(e).overflowX; if (o !== 'auto' && o !== 'scroll') return false;
-    const cued = e.classList.contains('scroll-cue') && getComputedStyle(e).backgroundImage !== 'none';
+    const cued = e.classList.contains('scroll-cue') && getComputedStyle(e).boxShadow !== 'none';
     const hint = e.previousElementSibling;   // a figure hides the shadows: a line of text above it
     const hinted = !e.querySelector('img') || (hint && hint.classList.contains('scroll-hint') && hint.offsetHeight > 0);
     return !(cued && hinted); })
