@@ -45,18 +45,25 @@ document.addEventListener("click", (event) => {
   if (link && dialog && dialog.open) dialog.close();
 });
 
-/* Scroll cue: a box that scrolls sideways (a formula or a figure wider than the column) gets the class
- * `scroll-cue`, which course.css draws as a shadow on the side that has more to see and a visible scroll bar;
- * a phone hides scroll bars, so without it half of a 2x2 figure grid or the end of a formula was cut off with
- * no hint. Marked again when MathJax has typeset the page, when images load and when the width changes.
- * scripts/check_site.py fails on a box that scrolls without the cue. */
-const SCROLL_BOXES = "article div.math, article mjx-container[display='true'], article .cell_output, " +
-  "article .cell_output .output, article .table-wrapper, article div.highlight pre";
+/* Scroll cue: a box that scrolls sideways (a formula, a figure, a code line or a table wider than the column)
+ * gets the class `scroll-cue`, which course.css draws as a shadow at its right edge and a visible scroll bar; a
+ * phone hides scroll bars, so without it half of a 2x2 figure grid or the end of a formula was cut off with no
+ * hint. Every element of the article that scrolls sideways is marked (the theme's, MathJax's and the widgets'
+ * boxes alike), again when MathJax has typeset the page, when content is added (widgets draw after the load
+ * event) and when the width changes. scripts/check_site.py fails on a box that scrolls without the cue. */
+function scrollsSideways(box) {
+  if (box.scrollWidth <= box.clientWidth + 1 || box.clientWidth === 0) return false;
+  const overflow = getComputedStyle(box).overflowX;
+  return overflow === "auto" || overflow === "scroll";
+}
 function markScrollBoxes() {
-  document.querySelectorAll(SCROLL_BOXES).forEach((box) => {
-    const scrolls = box.scrollWidth > box.clientWidth + 1;
-    box.classList.toggle("scroll-cue", scrolls);
-    // A figure covers the box's shadows: it gets a line of text above it as well.
+  const article = document.querySelector("article");
+  if (!article) return;
+  article.querySelectorAll("*").forEach((box) => {
+    if (box.classList.contains("scroll-hint")) return;
+    const scrolls = scrollsSideways(box);
+    if (scrolls !== box.classList.contains("scroll-cue")) box.classList.toggle("scroll-cue", scrolls);
+    // A figure covers the shadow: it gets a line of text above it as well.
     const hint = box.previousElementSibling;
     const hasHint = hint && hint.classList.contains("scroll-hint");
     if (scrolls && box.querySelector("img") && !hasHint) {
@@ -69,9 +76,52 @@ function markScrollBoxes() {
     }
   });
 }
+let markPending = false;
+function markSoon() {   // at most once per frame
+  if (markPending) return;
+  markPending = true;
+  requestAnimationFrame(() => { markPending = false; markScrollBoxes(); });
+}
+function legibleWhenLoaded(img) {
+  if (img.complete) keepFigureLegible(img);
+  img.addEventListener("load", () => { keepFigureLegible(img); markSoon(); }, { once: true });
+}
+document.addEventListener("DOMContentLoaded", () => {
+  const article = document.querySelector("article");
+  if (!article) return;
+  // figures drawn after this (the widgets' outputs, after the load event) stay legible and get their cue too
+  new MutationObserver((changes) => {
+    for (const change of changes) {
+      change.addedNodes.forEach((node) => {
+        if (node.nodeType !== 1) return;
+        (node.tagName === "IMG" ? [node] : node.querySelectorAll("img")).forEach(legibleWhenLoaded);
+      });
+    }
+    markSoon();
+  }).observe(article, { childList: true, subtree: true });
+});
 window.addEventListener("load", () => {
+  document.querySelectorAll("article .cell_output img").forEach(legibleWhenLoaded);
   markScrollBoxes();
   if (window.MathJax && MathJax.startup && MathJax.startup.promise) MathJax.startup.promise.then(markScrollBoxes);
-  document.querySelectorAll("article img").forEach((img) => img.addEventListener("load", markScrollBoxes));
-  window.addEventListener("resize", markScrollBoxes);
+  window.addEventListener("resize", markSoon);
+});
+
+/* @jupyter-widgets/html-manager (the widgets of chapters 2, 5-7) typesets widget text with MathJax 2's
+ * MathJax.Hub.Queue(["Typeset", MathJax.Hub, element]); the site runs MathJax 3, which has no Hub, so every widget
+ * threw "Cannot read properties of undefined (reading 'Queue')". This gives MathJax 3 that one call. MathJax (a
+ * deferred script) has replaced its configuration object by itself before DOMContentLoaded; the widgets are drawn
+ * after the load event. */
+document.addEventListener("DOMContentLoaded", () => {
+  const mathjax = window.MathJax;
+  if (!mathjax || mathjax.Hub) return;
+  mathjax.Hub = {
+    Queue: (...jobs) => jobs.forEach((job) => {
+      const element = Array.isArray(job) ? job[2] : null;
+      if (!element) return;
+      const typeset = () => (mathjax.typesetPromise ? mathjax.typesetPromise([element]) : Promise.resolve());
+      (mathjax.startup && mathjax.startup.promise ? mathjax.startup.promise.then(typeset) : typeset())
+        .catch(() => {});
+    }),
+  };
 });

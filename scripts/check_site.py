@@ -219,9 +219,13 @@ _SOLUTION_ANCHOR = re.compile(r"""\s?<a\b[^>]*href="[^"]*solutions/[^"]*"[^>]*>.
 _SOLUTION_BLOCK_HTML = re.compile(r"<!-- solutions -->.*?<!-- /solutions -->", re.S)
 
 
+# the root page's hidden table-of-contents trees (one empty box per part: the Solutions part has one)
+_EMPTY_TOCTREE = re.compile(r'<div class="toctree-wrapper compound">\s*</div>')
+
+
 def _article(page: Path) -> str:
     match = _ARTICLE.search(page.read_text(encoding="utf-8", errors="replace"))
-    return re.sub(r"\s+", " ", match.group(0)) if match else ""
+    return _EMPTY_TOCTREE.sub("", re.sub(r"\s+", " ", match.group(0))) if match else ""
 
 
 def solutions_equivalence(full: Path, without: Path) -> list[str]:
@@ -327,7 +331,7 @@ _OVERFLOW_JS = """(limit) => {
 }"""
 
 # Display formulas wider than their column, with the start of their TeX (MathJax keeps it per formula).
-_WIDE_MATH_JS = """() => (window.MathJax && MathJax.startup && MathJax.startup.document ?
+_WIDE_MATH_JS = """() => Array.from(window.MathJax && MathJax.startup && MathJax.startup.document ?
     MathJax.startup.document.math : []).filter(m => m.display && m.typesetRoot && m.typesetRoot.closest('article'))
   .map(m => { const box = m.typesetRoot.closest('div.math') || m.typesetRoot.parentElement;
               const inner = m.typesetRoot.querySelector('mjx-math') || m.typesetRoot;
