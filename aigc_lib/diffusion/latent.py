@@ -280,6 +280,13 @@ class LatentDiffusionTask(Task):
         self.weight_decay = check_float(weight_decay, "weight_decay", min=0.0)
         self.label_dropout = check_float(label_dropout, "label_dropout", min=0.0, max=1.0)
 
+    def config_signature(self) -> dict[str, Any]:
+        """The default signature plus the fitted ``latent_scale`` (6 significant digits) and the schedule."""
+        sig = super().config_signature()
+        sig["latent_scale"] = float(f"{float(self.model.latent_scale):.6g}")
+        sig.update({f"schedule.{k}": v for k, v in self.model.schedule.config_signature().items()})
+        return sig
+
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.AdamW(self.model.denoiser.parameters(), lr=self.lr, weight_decay=self.weight_decay)
 

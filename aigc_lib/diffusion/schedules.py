@@ -115,6 +115,19 @@ class NoiseSchedule:
         #: ``alpha_bar_{t-1}``, with ``alpha_bar_{-1} = 1`` (no noise before the first step).
         self.alphas_cumprod_prev = torch.cat([torch.ones(1, dtype=torch.float64), self.alphas_cumprod[:-1]])
 
+    def config_signature(self) -> dict[str, object]:
+        """Name, ``T`` and a fingerprint of the betas, to tell schedules apart when a run resumes.
+
+        The fingerprint is a few sums of the float64 betas (compared by the
+        Trainer to a relative 1e-9), not a bitwise hash: the same schedule
+        computed on another machine may differ in its last bits.
+        """
+        b = self.betas
+        steps = torch.arange(1, b.numel() + 1, dtype=torch.float64)
+        return {"name": self.name, "num_timesteps": self.num_timesteps, "beta_first": float(b[0]),
+                "beta_last": float(b[-1]), "beta_sum": float(b.sum()),
+                "beta_weighted_sum": float((steps * b).sum() / b.numel())}
+
     @classmethod
     def linear(cls, num_timesteps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> NoiseSchedule:
         """The linear schedule of Ho et al. (2020)."""
