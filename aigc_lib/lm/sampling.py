@@ -208,7 +208,12 @@ def sample_next_token(
         logits = apply_repetition_penalty(logits, previous, config.repetition_penalty)
     if config.greedy:
         return logits.argmax(dim=-1)
-    logits = apply_temperature(logits, config.temperature)
+    scaled = apply_temperature(logits, config.temperature)
+    if not bool(torch.isfinite(scaled[torch.isfinite(logits)]).all()):
+        # A tiny temperature overflows logits / T to inf. Shifted by the row's maximum the quotients are <= 0:
+        # the maximum stays 0 and the rest go to -inf, i.e. greedy decoding, the limit of T -> 0.
+        scaled = apply_temperature(logits - logits.max(dim=-1, keepdim=True).values, config.temperature)
+    logits = scaled
     if config.top_k is not None:
         logits = top_k_filter(logits, config.top_k)
     if config.top_p is not None:

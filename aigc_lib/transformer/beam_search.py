@@ -124,6 +124,7 @@ def greedy_decode(next_log_probs: NextLogProbs, prompt: torch.Tensor, max_new_to
         if bool(torch.isnan(out).any()):     # argmax would pick the NaN: a silent wrong token
             raise ValueError("next_log_probs returned NaN log-probabilities: expected finite numbers (or -inf); "
                              "the model's output is not usable")
+        _check_some_token_possible(out, done)
         nxt = out.argmax(dim=-1)
         if eos_id is not None:
             nxt = torch.where(done, torch.full_like(nxt, fill), nxt)
@@ -132,6 +133,17 @@ def greedy_decode(next_log_probs: NextLogProbs, prompt: torch.Tensor, max_new_to
         if eos_id is not None and bool(done.all()):
             break
     return seq[0] if single else seq
+
+
+def _check_some_token_possible(logp: torch.Tensor, done: torch.Tensor | None = None) -> None:
+    """Raise if a (live) row gives -inf to every token: no continuation is possible, and picking one is wrong."""
+    dead = torch.isneginf(logp).all(dim=-1)
+    if done is not None:
+        dead = dead & ~done.to(dead.device)
+    if bool(dead.any()):
+        row = int(dead.nonzero()[0, 0])
+        raise ValueError(f"next_log_probs returned -inf in every place of row {row}: no next token is possible "
+                         f"(expected at least one finite log-probability per row)")
 
 
 @torch.no_grad()
@@ -188,6 +200,7 @@ def beam_search(next_log_probs: NextLogProbs, prompt: torch.Tensor | list[int], 
         _check_eos(eos_id, vocab)
         if bool(logp.isnan().any()):
             raise ValueError("next_log_probs returned NaN log-probabilities")
+        _check_some_token_possible(logp)
         if bool((logp > 1e-6).any()):
             raise ValueError(f"next_log_probs must return log-probabilities (<= 0, e.g. from log_softmax), "
                              f"got a largest value of {float(logp.max()):.4g}: are these logits or probabilities?")
