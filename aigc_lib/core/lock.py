@@ -60,7 +60,8 @@ def _in_use(folder: Path, lock: Path) -> CheckpointError:
     pid, host = _owner_text(lock)
     return CheckpointError(
         f"checkpoint_dir {folder} is in use by another run (process {pid} on host {host}, see {lock}). "
-        f"Two runs must not write one checkpoint folder: use another checkpoint_dir, or wait until that run ends.")
+        f"Two runs must not write one checkpoint folder: use another checkpoint_dir, or wait until that run ends. "
+        f"If no such run exists, delete {lock}.")
 
 
 def _cannot_write(folder: Path, lock: Path, e: OSError) -> CheckpointError:

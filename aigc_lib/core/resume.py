@@ -34,8 +34,9 @@ def plain_value(value: Any, depth: int = 0) -> Any:
 
 
 def task_signature(task: Any) -> dict[str, Any]:
-    """``task.config_signature()``, checked to be a dict of plain values (the checkpoint stores it)."""
-    make = getattr(task, "config_signature", None)
+    """``task.config_signature()`` as it was when the task was built (checked to be a dict of plain values)."""
+    snapshot = getattr(task, "_signature_at_init", None)
+    make = (lambda: snapshot) if snapshot is not None else getattr(task, "config_signature", None)
     if make is None:                       # an nn.Module with the Task methods but not a Task subclass
         return {"class": type(task).__qualname__}
     sig = make()

@@ -17,6 +17,7 @@ three things:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 from typing import Any, Callable
 
@@ -49,6 +50,36 @@ class Task(nn.Module):
         ``["critic"] * 5 + ["generator"]``.
         """
         return None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Wrap each subclass's ``__init__`` so that the signature is taken once the task is built.
+
+        Counters or caches that a task changes while it trains then never make
+        a resumed run look like another task.
+        """
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None or getattr(init, "_takes_signature", False):
+            return
+
+        @functools.wraps(init)
+        def __init__(self: "Task", *args: Any, **kw: Any) -> None:
+            outermost = not getattr(self, "_building", False)
+            if outermost:
+                object.__setattr__(self, "_building", True)
+            try:
+                init(self, *args, **kw)
+            finally:
+                if outermost:
+                    object.__setattr__(self, "_building", False)
+            if outermost:
+                try:
+                    object.__setattr__(self, "_signature_at_init", self.config_signature())
+                except Exception:  # noqa: BLE001 - the Trainer computes it again and reports the error
+                    object.__setattr__(self, "_signature_at_init", None)
+
+        __init__._takes_signature = True
+        cls.__init__ = __init__
 
     #: public attributes that may differ when a run resumes; :meth:`config_signature` leaves them out.
     resume_may_differ: frozenset[str] = frozenset()

@@ -40,7 +40,9 @@ def _check_embeddings(x: torch.Tensor, d_model: int, what: str) -> None:
     check_tensor(x, "x", shape_hint=f"(B, T, {d_model})")
     if x.ndim != 3 or x.shape[-1] != d_model:
         hint = " (token ids? embed them first)" if not x.is_floating_point() else ""
-        raise ValueError(f"{what} expects embeddings of shape (B, T, {d_model}), got {tuple(x.shape)}{hint}")
+        raise ValueError(f"{what} expects embeddings of shape (B, T, {d_model}), got {tuple(x.shape)}{hint} (x)")
+    if not x.is_floating_point():
+        raise TypeError(f"{what} expects floating-point embeddings x (token ids? embed them first), got {x.dtype}")
 
 
 def sinusoidal_table(max_len: int, d_model: int, base: float = 10000.0) -> torch.Tensor:
