@@ -87,6 +87,9 @@ class Trainer:
     """
 
     def __init__(self, config: TrainerConfig | None = None, **overrides: Any) -> None:
+        if config is not None and not isinstance(config, TrainerConfig):
+            raise TypeError(f"config must be a TrainerConfig or None (settings can also be given as keyword "
+                            f"arguments: Trainer(max_steps=100)), got {type(config).__name__}")
         base = asdict(config) if config is not None else {}
         base.update(overrides)
         self.config = TrainerConfig(**base)
@@ -488,7 +491,13 @@ class Trainer:
             sync = ddp.no_sync() if (ddp is not None and i < n - 1) else contextlib.nullcontext()
             with sync:
                 with self._autocast():
-                    out = step_module(batch, name)
+                    try:
+                        out = step_module(batch, name)
+                    except RuntimeError as e:       # e.g. a batch whose shape the model does not take
+                        if type(e) is not RuntimeError:     # out-of-memory and other subclasses keep their type
+                            raise
+                        raise RuntimeError(f"the task's training_loss failed at step {self.step} for optimizer "
+                                           f"{name!r} on a batch of {_describe(batch)}: {e}") from e
                 if isinstance(out, dict) and "loss" not in out:
                     raise KeyError(f"training_loss returned a dict without a 'loss' entry (keys: {sorted(out)}) "
                                    f"for optimizer {name!r}; put the loss to minimise under 'loss'")
@@ -535,3 +544,14 @@ class Trainer:
                                  f"iterator or generator can be read only once. Expected a re-iterable "
                                  f"(a list, TensorBatches, a DataLoader) or an endless generator")
             passes += 1
+
+
+def _describe(batch: Any) -> str:
+    """The shapes and dtypes of a batch, for error messages: ``(x (8, 3) float32, y (8, 1) float32)``."""
+    if isinstance(batch, torch.Tensor):
+        return f"{tuple(batch.shape)} {str(batch.dtype).replace('torch.', '')}"
+    if isinstance(batch, (tuple, list)):
+        return "(" + ", ".join(_describe(b) for b in batch) + ")"
+    if isinstance(batch, dict):
+        return "{" + ", ".join(f"{k}: {_describe(v)}" for k, v in batch.items()) + "}"
+    return type(batch).__name__

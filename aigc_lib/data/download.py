@@ -68,6 +68,8 @@ def download(url: str, dest: str | os.PathLike, expected: str, algorithm: str = 
     if not isinstance(url, str) or not url:
         raise TypeError(f"url must be a non-empty string, got {url!r}")
     timeout = check_float(timeout, "timeout", min=0.0, min_open=True, note=" (seconds)")
+    if not isinstance(expected, str) or not expected:
+        raise TypeError(f"expected must be the file's hex digest (a checksum is never optional), got {expected!r}")
     dest = Path(dest)
     if dest.is_file():
         verify(dest, expected, algorithm)

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..core.checks import check_device, check_int, check_sha256, check_tensor
+from ..core.checks import check_device, check_float, check_int, check_sha256, check_tensor
 from ..data.download import verify
 
 
@@ -55,6 +55,14 @@ class MNISTClassifierConfig:
     feature_dim: int = 64
     n_classes: int = 10
     dropout: float = 0.2
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.channels, (tuple, list)) or len(self.channels) != 3:
+            raise TypeError(f"channels must be three ints (one per conv block), got {self.channels!r}")
+        self.channels = tuple(check_int(c, f"channels[{i}]", min=1) for i, c in enumerate(self.channels))
+        self.feature_dim = check_int(self.feature_dim, "feature_dim", min=1)
+        self.n_classes = check_int(self.n_classes, "n_classes", min=2)
+        self.dropout = check_float(self.dropout, "dropout", min=0.0, max=1.0, max_open=True)
 
 
 class MNISTClassifier(nn.Module):

@@ -161,6 +161,9 @@ class GPT(nn.Module):
             raise ValueError(f"token ids must be an integer tensor (B, T) of dtype torch.long or torch.int32, "
                              f"got shape {tuple(idx.shape)} and dtype {idx.dtype}")
         t = idx.shape[1]
+        if idx.shape[0] == 0 or t == 0:
+            raise ValueError(f"idx must hold at least one sequence of at least one token (B, T), got shape "
+                             f"{tuple(idx.shape)}")
         if past + t > self.config.block_size:
             raise ValueError(
                 f"sequence of length {past + t} is longer than the context block_size={self.config.block_size}"

@@ -221,6 +221,7 @@ def check_token_ids(tokens: torch.Tensor, vocab_size: int, vocab_name: str = "vo
     expected 0 <= id < vocab_size=65``.
     """
     check_tensor(tokens, "tokens", kind="int", shape_hint="of token ids")
+    vocab_size = check_int(vocab_size, vocab_name, min=1)
     if tokens.numel() == 0 or torch.compiler.is_compiling():
         return
     lo, hi = torch.stack(torch.aminmax(tokens)).tolist()
