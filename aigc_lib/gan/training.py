@@ -118,6 +118,10 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch
         real, fake: paired samples of the same shape ``(B, ...)``; ``fake`` is detached.
         generator: optional random generator for the interpolation weights.
     """
+    if not callable(critic) or isinstance(critic, (str, bytes)):
+        raise TypeError(f"critic must be a network x -> scores (B,), got {type(critic).__name__}")
+    check_tensor(real, "real", kind="float")
+    check_tensor(fake, "fake", kind="float")
     x_hat, _ = interpolate(real.detach(), fake.detach(), generator)
     x_hat.requires_grad_(True)
     scores = critic(x_hat)

@@ -185,6 +185,10 @@ class GPT(nn.Module):
         Returns:
             ``(B, T, V)`` logits, or ``(B, 1, V)`` with ``last_only``.
         """
+        if caches is not None and (not isinstance(caches, (list, tuple))
+                                   or not all(isinstance(c, KVCache) for c in caches)):
+            raise TypeError(f"caches must be None or a list of KVCache, one per layer, got {type(caches).__name__} "
+                            f"(for a loss on targets use GPT.loss(idx, targets))")
         past = len(caches[0]) if caches else 0
         if caches is not None and len(caches) != len(self.blocks):
             raise ValueError(f"need one KVCache per layer ({len(self.blocks)}), got {len(caches)}")

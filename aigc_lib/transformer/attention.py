@@ -106,6 +106,9 @@ def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
     if q.ndim < 2 or k.ndim < 2 or v.ndim < 2 or not q.ndim == k.ndim == v.ndim:
         raise ValueError(f"q, k, v need the same number (>= 2) of dims (..., T, d), got {tuple(q.shape)}, "
                          f"{tuple(k.shape)}, {tuple(v.shape)}")
+    if not q.shape[:-2] == k.shape[:-2] == v.shape[:-2]:
+        raise ValueError(f"q, k, v must share their leading (batch, head) dims, got {tuple(q.shape)}, "
+                         f"{tuple(k.shape)}, {tuple(v.shape)}")
     if k.shape[-2] != v.shape[-2]:
         raise ValueError(f"keys and values must have the same length T_k: k has {k.shape[-2]}, v has {v.shape[-2]}")
     if q.shape[-1] != k.shape[-1]:

@@ -29,10 +29,13 @@ def _check_length(start: int, t: int, max_len: int, what: str) -> None:
         )
 
 
-def _check_sizes(d_model: int, max_len: int, base: float | None = None, d_name: str = "d_model") -> None:
+_NO_BASE = object()
+
+
+def _check_sizes(d_model: int, max_len: int, base: object = _NO_BASE, d_name: str = "d_model") -> None:
     check_int(d_model, d_name, min=1)
     check_int(max_len, "max_len", min=1)
-    if base is not None:
+    if base is not _NO_BASE:
         check_float(base, "base", min=1.0, min_open=True)
 
 
