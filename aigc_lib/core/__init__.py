@@ -21,6 +21,7 @@ from .checkpoint import (CHECKSUM_KEY, CheckpointError, remove_stale_temp_files,
 from .lock import LOCK_NAME, acquire_lock, release_lock
 from .distributed import DistInfo, JOIN_TIMEOUT_S, COLLECTIVE_TIMEOUT, init_from_env, all_reduce_mean, cleanup
 from .trainer_config import NonFiniteLossError, TrainerConfig, RESUMABLE_CHANGES, move_to_device
+from .progress import NotebookLine, progress_bar
 from .trainer import Trainer
 
 #: names of :mod:`aigc_lib.core.plotting`, imported on first use.
@@ -38,6 +39,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "NotebookLine", "progress_bar",
     "check_int", "check_float", "check_bool", "check_choice", "check_str", "check_tensor", "check_finite_tensor",
     "check_non_empty", "check_float_tensor", "check_shape", "check_callable", "check_instance",
     "check_generator", "check_sha256", "check_device", "FLAG_TRUE", "FLAG_FALSE", "env_flag", "ENV_VAR", "SMOKE_MAX_STEPS", "SMOKE_MAX_EXAMPLES",

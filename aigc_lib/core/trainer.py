@@ -30,12 +30,12 @@ from typing import Any, Iterable, Iterator
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from . import distributed
 from .checkpoint import (CheckpointError, get_rng_state, load_checkpoint, remove_stale_temp_files, save_checkpoint,
                          set_rng_state)
 from .lock import acquire_lock, release_lock
+from .progress import progress_bar
 from .resume import optimizer_classes, optimizer_differences, signature_differences, task_signature
 from .device import get_device
 from .ema import EMA
@@ -419,9 +419,8 @@ class Trainer:
             warnings.warn(f"fit() has nothing to do: the run is at step {self.step} and max_steps={total}; "
                           f"raise max_steps to train longer", stacklevel=3)
         show = self.dist.is_main
-        bar = tqdm(total=total, initial=self.step, disable=not (show and cfg.progress),
-                   file=sys.stdout, mininterval=10.0 if _in_notebook() else 2.0,   # a saved notebook keeps every
-                   dynamic_ncols=True, desc="training")                              # redraw: fewer of them
+        bar = progress_bar(total=total, initial=self.step, disable=not (show and cfg.progress),   # in a notebook:
+                           file=sys.stdout, dynamic_ncols=True, desc="training")   # one line, updated in place
         plot = None
         if show and (cfg.live_plot is True or (cfg.live_plot == "auto" and _in_notebook())):
             from .plotting import LiveLossPlot

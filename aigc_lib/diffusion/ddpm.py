@@ -146,8 +146,8 @@ def ddpm_sample(model: Denoiser, schedule: NoiseSchedule, shape: tuple[int, ...]
     T = schedule.num_timesteps
     steps = range(T - 1, -1, -1)
     if progress:
-        from tqdm import tqdm
-        steps = tqdm(steps, desc="DDPM sampling", mininterval=2.0)
+        from ..core.progress import progress_bar   # (in a notebook: one line, updated in place)
+        steps = progress_bar(steps, desc="DDPM sampling")
     for t in steps:
         if trajectory_every and (T - 1 - t) % trajectory_every == 0:
             traj.append((t, x.cpu()))
