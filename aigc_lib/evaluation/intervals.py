@@ -148,7 +148,8 @@ def wilson_interval(successes: int, trials: int, k: int = 1, level: float = 0.95
     p = successes / trials
     centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
     half = z / (1 + z * z / trials) * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials))
-    return Interval(p, max(0.0, centre - half), min(1.0, centre + half), trials, k, unit, level)
+    low, high = max(0.0, centre - half), min(1.0, centre + half)
+    return Interval(p, min(low, p), max(high, p), trials, k, unit, level)   # p inside despite rounding at 0 and 1
 
 
 def bootstrap_interval(statistic: Statistic, *samples: Sequence[float] | np.ndarray, n_boot: int = 1000,
