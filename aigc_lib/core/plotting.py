@@ -195,7 +195,7 @@ def heatmap(matrix: torch.Tensor, xlabels: Sequence[str] | None = None, ylabels:
         for i in range(m.shape[0]):
             for j in range(m.shape[1]):
                 value = float(m[i, j])
-                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=9,
                         color="white" if value < float(m.max() + m.min()) / 2 else "black")
     if title:
         ax.set_title(title)

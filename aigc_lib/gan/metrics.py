@@ -14,7 +14,11 @@ its training images. For each generated sample we measure the pixel distance
 to its nearest *training* image and to its nearest *held-out* image. A new
 sample is about as close to both; a copy is much closer to the training set.
 A sample is flagged as a copy when its training distance is below
-``threshold`` times its held-out distance.
+``threshold`` times its held-out distance. Plain pixel distance sees only
+pixel-exact copies: a training image moved by one pixel is as far from its
+source as a new image is. With ``max_shift=s`` the distance of an image is the
+smallest over all shifts of up to ``s`` pixels in each direction (the image
+moved, the empty border filled with zeros), so shifted copies are caught too.
 """
 from __future__ import annotations
 
@@ -54,6 +58,9 @@ def mode_coverage(samples: torch.Tensor, centers: torch.Tensor, std: float, n_st
     std = check_float(std, "std", min=0.0, min_open=True)
     n_std = check_float(n_std, "n_std", min=0.0, min_open=True)
     min_samples = check_int(min_samples, "min_samples", min=1)
+    for name, t in (("samples", samples), ("centers", centers)):
+        if t.ndim == 0 or t.shape[0] == 0:
+            raise ValueError(f"{name} must hold at least one point, got shape {tuple(t.shape)}")
     if samples.ndim != 2 or centers.ndim != 2 or samples.shape[1] != centers.shape[1]:
         raise ValueError(f"samples must be (N, D) and centers (K, D) with the same D, got "
                          f"{tuple(samples.shape)} and {tuple(centers.shape)}")
@@ -72,14 +79,40 @@ def mode_coverage(samples: torch.Tensor, centers: torch.Tensor, std: float, n_st
                         counts=counts)
 
 
-def nearest_distances(queries: torch.Tensor, references: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+def shifted(images: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """``images`` ``(N, ..., H, W)`` moved down by ``dy`` and right by ``dx`` pixels; the empty border is 0."""
+    out = torch.zeros_like(images)
+    h, w = images.shape[-2:]
+    out[..., max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+        images[..., max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+    return out
+
+
+def nearest_distances(queries: torch.Tensor, references: torch.Tensor, batch_size: int = 1024,
+                      max_shift: int = 0) -> torch.Tensor:
     """Euclidean distance ``(N,)`` from each of ``queries`` ``(N, ...)`` to its nearest row of ``references`` ``(M, ...)``.
 
     Both are flattened to vectors; they must have the same shape after the first dimension.
+    With ``max_shift > 0`` the inputs must be images ``(N, C, H, W)``, and each query's distance is the smallest
+    over the query moved by ``dy, dx`` in ``[-max_shift, max_shift]`` pixels (see :func:`shifted`):
+    ``(2 max_shift + 1)^2`` times the work.
     """
     check_tensor(queries, "queries", kind="float", shape_hint="(N, ...)")
     check_tensor(references, "references", kind="float", shape_hint="(M, ...)")
     batch_size = check_int(batch_size, "batch_size", min=1)
+    for name, t in (("queries", queries), ("references", references)):
+        if t.ndim == 0 or t.shape[0] == 0:
+            raise ValueError(f"{name} must hold at least one point, got shape {tuple(t.shape)}")
+    max_shift = check_int(max_shift, "max_shift", min=0)
+    if max_shift and queries.ndim != 4:
+        raise ValueError(f"max_shift > 0 needs images (N, C, H, W), got queries of shape {tuple(queries.shape)}")
+    if max_shift:
+        nearest = None
+        for dy in range(-max_shift, max_shift + 1):
+            for dx in range(-max_shift, max_shift + 1):
+                d = nearest_distances(shifted(queries, dy, dx), references, batch_size)
+                nearest = d if nearest is None else torch.minimum(nearest, d)
+        return nearest
     if queries.ndim < 2 or tuple(queries.shape[1:]) != tuple(references.shape[1:]):
         raise ValueError(f"queries (N, ...) and references (M, ...) must have the same shape after the first "
                          f"dimension, got {tuple(queries.shape)} and {tuple(references.shape)}")
@@ -129,7 +162,7 @@ class CopyCheck:
 
 
 def copy_check(samples: torch.Tensor, train: torch.Tensor, heldout: torch.Tensor,
-               threshold: float = 0.4) -> CopyCheck:
+               threshold: float = 0.4, max_shift: int = 0) -> CopyCheck:
     """Nearest-neighbour copy check of generated ``samples`` ``(N, ...)``.
 
     Args:
@@ -139,7 +172,10 @@ def copy_check(samples: torch.Tensor, train: torch.Tensor, heldout: torch.Tensor
             They must not be among ``samples``, or those samples get distance 0 to them.
         threshold: flag a sample when its nearest training example is closer than
             ``threshold`` times its nearest held-out example (0 < threshold <= 1).
+        max_shift: 0 compares pixels as they are (sees only pixel-exact copies); ``s > 0`` takes the
+            smallest distance over shifts of up to ``s`` pixels, so a copy moved by up to ``s`` pixels is
+            caught too (images ``(N, C, H, W)`` only).
     """
     threshold = check_float(threshold, "threshold", min=0.0, max=1.0, min_open=True)
-    return CopyCheck(train_distance=nearest_distances(samples, train),
-                     heldout_distance=nearest_distances(samples, heldout), threshold=threshold)
+    return CopyCheck(train_distance=nearest_distances(samples, train, max_shift=max_shift),
+                     heldout_distance=nearest_distances(samples, heldout, max_shift=max_shift), threshold=threshold)
