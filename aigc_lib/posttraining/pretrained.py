@@ -1,0 +1,106 @@
+"""The course's small assistant: its tokenizer, its GPT shape, its pretraining text and shipped weights.
+
+* :func:`assistant_tokenizer`: characters of Tiny Shakespeare, the digits and
+  ``+ =`` (for the tasks of :mod:`~aigc_lib.posttraining.tasks`), plus the chat
+  format's special tokens (:data:`~aigc_lib.posttraining.chat.SPECIAL_TOKENS`).
+* :func:`assistant_gpt_config`: chapter 4's GPT, 4 layers, width 96, context 64.
+* :func:`pretraining_text`: Tiny Shakespeare plus a small generated text of
+  numbers and capitalised words (the base model should know digits and capital
+  letters before it is asked to add or shout), mixed 9:1.
+* :func:`load_assistant_base` / :func:`load_assistant_sft`: the shipped weights
+  (``aigc_lib/data/files/assistant_*.pt``), checked against their sha256.
+  The base model was trained by ``scripts/train_assistant_base.py``, the SFT
+  model (chapter 11's starting point) by ``scripts/train_assistant_sft.py``;
+  :data:`BASE_TRAINING_RECORD` and :data:`SFT_TRAINING_RECORD` say how.
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import torch
+
+from ..data.download import verify
+from ..data.shakespeare import load_tiny_shakespeare
+from ..gpt import GPT, GPTConfig
+from ..tokenizers import CharTokenizer
+from .chat import SPECIAL_TOKENS, ChatTokenizer
+
+__all__ = ["assistant_tokenizer", "assistant_gpt_config", "pretraining_text", "load_assistant_base",
+           "load_assistant_sft", "BASE_WEIGHTS_PATH", "SFT_WEIGHTS_PATH", "BASE_WEIGHTS_SHA256",
+           "SFT_WEIGHTS_SHA256", "BASE_TRAINING_RECORD", "SFT_TRAINING_RECORD"]
+
+FILES = Path(__file__).resolve().parent.parent / "data" / "files"
+BASE_WEIGHTS_PATH = FILES / "assistant_base_gpt.pt"
+SFT_WEIGHTS_PATH = FILES / "assistant_sft_gpt.pt"
+#: sha256 of the shipped weights; the loaders refuse any other file.
+BASE_WEIGHTS_SHA256 = "TO_BE_FILLED"
+SFT_WEIGHTS_SHA256 = "TO_BE_FILLED"
+#: how the shipped weights were trained.
+BASE_TRAINING_RECORD: dict = {}
+SFT_TRAINING_RECORD: dict = {}
+
+#: characters added to Tiny Shakespeare's 65 for the tasks.
+EXTRA_CHARS = "0123456789+="
+
+
+def assistant_tokenizer() -> ChatTokenizer:
+    """Tiny Shakespeare's characters + digits + ``+=`` (76 ids), then ``<|user|>``, ``<|assistant|>``, ``<|end|>``."""
+    base = CharTokenizer(load_tiny_shakespeare() + EXTRA_CHARS)
+    return ChatTokenizer(base, SPECIAL_TOKENS)
+
+
+def assistant_gpt_config(vocab_size: int | None = None) -> GPTConfig:
+    """The shipped model's shape: 4 layers, 4 heads, width 96, context 64 tokens (about 0.46 M parameters)."""
+    if vocab_size is None:
+        vocab_size = assistant_tokenizer().vocab_size
+    return GPTConfig(vocab_size=vocab_size, block_size=64, n_layer=4, n_head=4, n_embd=96, dropout=0.0)
+
+
+def numbers_and_capitals_text(num_chars: int = 110_000, seed: int = 0) -> str:
+    """Generated lines of numbers and capitalised words, e.g. ``"12, 57 and 103. MARRY, SWEET."``.
+
+    Tiny Shakespeare has only one digit ('3'); this text lets the base model
+    learn the other nine and see lower-case words written in capitals.
+    """
+    from .tasks import task_words
+    rng = random.Random(seed)
+    words = task_words()
+    lines, n = [], 0
+    while n < num_chars:
+        nums = [str(rng.randint(0, 199)) for _ in range(rng.randint(2, 5))]
+        w = [rng.choice(words) for _ in range(rng.randint(1, 3))]
+        line = ", ".join(nums[:-1]) + " and " + nums[-1] + ". " + " ".join(x.upper() for x in w) + ", " + \
+            " ".join(w) + ".\n"
+        lines.append(line)
+        n += len(line)
+    return "".join(lines)
+
+
+def pretraining_text() -> str:
+    """Tiny Shakespeare followed by :func:`numbers_and_capitals_text` (about 10 % of the characters)."""
+    return load_tiny_shakespeare() + "\n" + numbers_and_capitals_text()
+
+
+def _load(path: Path, sha256: str, device: torch.device | str) -> GPT:
+    if not isinstance(sha256, str) or len(sha256) != 64:
+        raise ValueError(f"sha256 must be the 64-character hex digest of the weights file (a checksum is never "
+                         f"optional), got {sha256!r}")
+    verify(path, sha256, "sha256")
+    model = GPT(assistant_gpt_config())
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.to(device).eval()
+
+
+def load_assistant_base(path: str | Path | None = None, sha256: str | None = None,
+                        device: torch.device | str = "cpu") -> GPT:
+    """The shipped pretrained base GPT (or the file ``path`` with its ``sha256``), in evaluation mode."""
+    return _load(Path(path) if path is not None else BASE_WEIGHTS_PATH,
+                 sha256 if sha256 is not None else BASE_WEIGHTS_SHA256, device)
+
+
+def load_assistant_sft(path: str | Path | None = None, sha256: str | None = None,
+                       device: torch.device | str = "cpu") -> GPT:
+    """The shipped instruction-tuned GPT (masked SFT of the base; chapter 11 starts from it)."""
+    return _load(Path(path) if path is not None else SFT_WEIGHTS_PATH,
+                 sha256 if sha256 is not None else SFT_WEIGHTS_SHA256, device)
