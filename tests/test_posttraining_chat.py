@@ -144,3 +144,28 @@ def test_bad_split_configs_are_errors():
         SplitConfig(n_eval_per_task=2.5)
     with pytest.raises(ValueError, match="n_eval_per_task"):
         make_split(SplitConfig(tasks=("add",), n_eval_per_task=5000))
+
+
+def skill_line_instance(line):
+    """(task, instance) of one line of skill text, read back from its form."""
+    import re
+    from aigc_lib.posttraining.tasks import SKILL_FORMS
+    for name, form in SKILL_FORMS.items():
+        pattern = re.escape(form).replace(r"\{w\}", r"(?P<w>[a-z]+)").replace(r"\{c\}", r"(?P<c>[a-z])")
+        pattern = pattern.replace(r"\{a\}", r"(?P<a>\d+)").replace(r"\{b\}", r"(?P<b>\d+)")
+        m = re.fullmatch(pattern.replace(r"\{ans\}", r"(?P<ans>\S+)"), line)
+        if m:
+            return name, m.group("w") if "w" in m.groupdict() else f"{m.group('a')},{m.group('b')}"
+    raise AssertionError(f"unknown skill line {line!r}")
+
+
+def test_skill_text_never_shows_a_held_out_instance():
+    from aigc_lib.posttraining.tasks import skill_text
+    held = make_split(SplitConfig(n_train_per_task=1)).heldout_instances
+    lines = skill_text(60_000, exclude=held, seed=0).splitlines()
+    seen = [skill_line_instance(line) for line in lines]
+    assert {t for t, _ in seen} == set(TASKS)
+    assert not [(t, i) for t, i in seen if i in held[t]]
+    # A broken exclusion (nothing held out) does show held-out instances.
+    leaky = [skill_line_instance(line) for line in skill_text(60_000, exclude={}, seed=0).splitlines()]
+    assert [(t, i) for t, i in leaky if i in held[t]]

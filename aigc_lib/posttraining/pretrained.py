@@ -4,9 +4,11 @@
   ``+ =`` (for the tasks of :mod:`~aigc_lib.posttraining.tasks`), plus the chat
   format's special tokens (:data:`~aigc_lib.posttraining.chat.SPECIAL_TOKENS`).
 * :func:`assistant_gpt_config`: chapter 4's GPT, 4 layers, width 96, context 64.
-* :func:`pretraining_text`: Tiny Shakespeare plus a small generated text of
-  numbers and capitalised words (the base model should know digits and capital
-  letters before it is asked to add or shout), mixed 9:1.
+* :func:`pretraining_text`: Tiny Shakespeare plus as much generated *skill text*
+  (:func:`~aigc_lib.posttraining.tasks.skill_text`: "candle backwards is eldnac.",
+  "23 plus 45 is 68.") on the training instances of the tasks only. A base model
+  learns its skills in pretraining; instruction tuning teaches it to use them when
+  asked, in the chat format.
 * :func:`load_assistant_base` / :func:`load_assistant_sft`: the shipped weights
   (``aigc_lib/data/files/assistant_*.pt``), checked against their sha256.
   The base model was trained by ``scripts/train_assistant_base.py``, the SFT
@@ -15,7 +17,6 @@
 """
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import torch
@@ -61,29 +62,20 @@ def assistant_gpt_config(vocab_size: int | None = None) -> GPTConfig:
     return GPTConfig(vocab_size=vocab_size, block_size=64, n_layer=4, n_head=4, n_embd=96, dropout=0.0)
 
 
-def numbers_and_capitals_text(num_chars: int = 110_000, seed: int = 0) -> str:
-    """Generated lines of numbers and capitalised words, e.g. ``"12, 57 and 103. MARRY, SWEET."``.
-
-    Tiny Shakespeare has only one digit ('3'); this text lets the base model
-    learn the other nine and see lower-case words written in capitals.
-    """
-    from .tasks import task_words
-    rng = random.Random(seed)
-    words = task_words()
-    lines, n = [], 0
-    while n < num_chars:
-        nums = [str(rng.randint(0, 199)) for _ in range(rng.randint(2, 5))]
-        w = [rng.choice(words) for _ in range(rng.randint(1, 3))]
-        line = ", ".join(nums[:-1]) + " and " + nums[-1] + ". " + " ".join(x.upper() for x in w) + ", " + \
-            " ".join(w) + ".\n"
-        lines.append(line)
-        n += len(line)
-    return "".join(lines)
+#: characters of skill text in the pretraining mixture (Tiny Shakespeare has 1,115,394).
+SKILL_TEXT_CHARS = 1_100_000
 
 
 def pretraining_text() -> str:
-    """Tiny Shakespeare followed by :func:`numbers_and_capitals_text` (about 10 % of the characters)."""
-    return load_tiny_shakespeare() + "\n" + numbers_and_capitals_text()
+    """Tiny Shakespeare followed by as many characters of skill text (:func:`~.tasks.skill_text`).
+
+    The skill text shows the eight tasks in plain text (``"23 plus 45 is 68."``) on the
+    *training* instances of ``make_split(SplitConfig())`` (seed 0) only: the held-out
+    words and number pairs never occur with their answers.
+    """
+    from .tasks import SplitConfig, make_split, skill_text
+    held = make_split(SplitConfig(n_train_per_task=1)).heldout_instances
+    return load_tiny_shakespeare() + "\n" + skill_text(SKILL_TEXT_CHARS, exclude=held, seed=0)
 
 
 def _load(path: Path, sha256: str, device: torch.device | str) -> GPT:

@@ -34,7 +34,7 @@ from typing import Callable
 
 from .._checks import check_float, check_int, check_str
 
-__all__ = ["Example", "InstructionTask", "TASKS", "SplitConfig", "InstructionSplit", "make_split", "normalise",
+__all__ = ["skill_text", "SKILL_FORMS", "Example", "InstructionTask", "TASKS", "SplitConfig", "InstructionSplit", "make_split", "normalise",
            "is_correct", "task_words"]
 
 
@@ -217,17 +217,19 @@ def make_split(config: SplitConfig | None = None) -> InstructionSplit:
     config = SplitConfig() if config is None else config
     if not isinstance(config, SplitConfig):
         raise TypeError(f"config must be a SplitConfig, got {type(config).__name__}")
-    rng = random.Random(config.seed)
     train, evals, evals_seen = [], [], []
     held_p, held_i = {}, {}
     for name in config.tasks:
         task = TASKS[name]
-        n_phr = len(task.phrasings)
-        order = list(range(n_phr))
-        rng.shuffle(order)
+        # Which phrasings and instances are held out depends only on (seed, task, fraction, count),
+        # not on how many examples are drawn: a split of the same seed always holds out the same ones.
+        split_rng = random.Random(f"split-{config.seed}-{name}")
+        rng = random.Random(f"draw-{config.seed}-{name}")
+        order = list(range(len(task.phrasings)))
+        split_rng.shuffle(order)
         eval_phr, train_phr = sorted(order[:config.heldout_phrasings]), sorted(order[config.heldout_phrasings:])
         instances = _instances(task)
-        rng.shuffle(instances)
+        split_rng.shuffle(instances)
         n_held = max(1, round(config.heldout_instance_fraction * len(instances)))
         if n_held < config.n_eval_per_task or n_held >= len(instances):
             raise ValueError(f"task {name!r}: {n_held} held-out instances of {len(instances)} cannot give "
@@ -243,5 +245,52 @@ def make_split(config: SplitConfig | None = None) -> InstructionSplit:
             evals.append(task.example(inst, eval_phr[k % len(eval_phr)], rng))
             rng.setstate(state)
             evals_seen.append(task.example(inst, train_phr[k % len(train_phr)], rng))
+    rng = random.Random(f"shuffle-{config.seed}")
     rng.shuffle(train)
     return InstructionSplit(train, evals, evals_seen, held_p, held_i)
+
+
+#: How each skill is written in plain text (no chat format) in the base model's pretraining text.
+SKILL_FORMS: dict[str, str] = {
+    "reverse": "{w} backwards is {ans}.", "spell": "{w} is spelled {ans}.", "upper": "{w} in capitals is {ans}.",
+    "count": "in {w} the letter {c} appears {ans} times.", "length": "{w} has {ans} letters.",
+    "sort": "{w} sorted is {ans}.", "add": "{a} plus {b} is {ans}.", "subtract": "{a} minus {b} is {ans}.",
+}
+
+
+def skill_text(num_chars: int, exclude: dict[str, frozenset[str]], seed: int = 0) -> str:
+    """Plain-text lines that show the tasks' skills on instances *not* in ``exclude``.
+
+    Web text is full of such facts ("23 plus 45 is 68"), and a base model learns its
+    skills from them. Each line uses one form of :data:`SKILL_FORMS`, never an
+    instruction phrasing, e.g. ``"candle backwards is eldnac."``.
+
+    Args:
+        num_chars: length of the text (whole lines, at least this many characters).
+        exclude: task name -> instances to leave out (the held-out instances of a split,
+            ``InstructionSplit.heldout_instances``), so that evaluation stays unseen.
+        seed: seed of the drawing.
+    """
+    num_chars = check_int(num_chars, "num_chars", min=1)
+    if not isinstance(exclude, dict) or set(exclude) - set(TASKS):
+        raise ValueError(f"exclude must map task names {tuple(TASKS)} to sets of held-out instances")
+    rng = random.Random(seed)
+    pools = {name: [i for i in _instances(TASKS[name]) if i not in exclude.get(name, frozenset())]
+             for name in SKILL_FORMS}
+    names = list(SKILL_FORMS)
+    lines, n = [], 0
+    while n < num_chars:
+        name = rng.choice(names)
+        inst = rng.choice(pools[name])
+        e = TASKS[name].example(inst, 0, rng)
+        if TASKS[name].kind == "pair":
+            a, b = inst.split(",")
+            line = SKILL_FORMS[name].format(a=a, b=b, ans=e.answer)
+        elif name == "count":
+            letter = e.prompt.split("does ")[1].split(" appear")[0]
+            line = SKILL_FORMS[name].format(w=inst, c=letter, ans=e.answer)
+        else:
+            line = SKILL_FORMS[name].format(w=inst, ans=e.answer)
+        lines.append(line + "\n")
+        n += len(line) + 1
+    return "".join(lines)
