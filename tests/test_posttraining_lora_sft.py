@@ -126,10 +126,10 @@ def test_sft_tiny_model_overfits_a_batch_and_then_answers_it(tok, split):
     model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=64, n_layer=2, n_head=2, n_embd=32))
     examples = split.train[:4]
     data = SFTBatches(examples, tok, batch_size=4, block_size=64, seed=0)
-    task = SFTTask(model, lr=3e-3)
+    task = SFTTask(model, lr=1e-2)
     x, y, answer, real = data.batch(0)
     first = task.training_loss((x, y, answer, real)).item()
-    Trainer(max_steps=150, **QUIET).fit(task, data)
+    Trainer(max_steps=80, **QUIET).fit(task, data)
     last = task.training_loss((x, y, answer, real)).item()
     assert last < 0.05 < first
     result = exact_match(model, tok, examples)

@@ -34,7 +34,7 @@ from typing import Callable
 
 from .._checks import check_float, check_int, check_str
 
-__all__ = ["skill_text", "SKILL_FORMS", "Example", "InstructionTask", "TASKS", "SplitConfig", "InstructionSplit", "make_split", "normalise",
+__all__ = ["skill_text", "skill_prompt", "SKILL_FORMS", "Example", "InstructionTask", "TASKS", "SplitConfig", "InstructionSplit", "make_split", "normalise",
            "is_correct", "task_words"]
 
 
@@ -60,6 +60,7 @@ class Example:
         answer: the one right answer.
         instance: the instance as text (``"candle"``, ``"23,45"``): what :func:`make_split` holds out.
         phrasing: index of the phrasing in the task's list.
+        letter: the letter asked about (task ``"count"`` only, else ``""``).
     """
 
     task: str
@@ -67,6 +68,7 @@ class Example:
     answer: str
     instance: str
     phrasing: int
+    letter: str = ""
 
     def check(self, output: str) -> bool:
         """Whether ``output`` is right (exact match after normalisation)."""
@@ -104,7 +106,7 @@ class InstructionTask:
             return Example(self.name, template.format(a=a, b=b), self.answer(a, b), instance, phrasing)
         if self.name == "count":
             letter, ans = _count_letter_instance(instance, rng)
-            return Example(self.name, template.format(w=instance, c=letter), ans, instance, phrasing)
+            return Example(self.name, template.format(w=instance, c=letter), ans, instance, phrasing, letter)
         return Example(self.name, template.format(w=instance), self.answer(instance), instance, phrasing)
 
 
@@ -286,11 +288,19 @@ def skill_text(num_chars: int, exclude: dict[str, frozenset[str]], seed: int = 0
         if TASKS[name].kind == "pair":
             a, b = inst.split(",")
             line = SKILL_FORMS[name].format(a=a, b=b, ans=e.answer)
-        elif name == "count":
-            letter = e.prompt.split("does ")[1].split(" appear")[0]
-            line = SKILL_FORMS[name].format(w=inst, c=letter, ans=e.answer)
         else:
-            line = SKILL_FORMS[name].format(w=inst, ans=e.answer)
+            line = SKILL_FORMS[name].format(w=inst, c=e.letter, ans=e.answer)
         lines.append(line + "\n")
         n += len(line) + 1
     return "".join(lines)
+
+
+def skill_prompt(example: Example) -> str:
+    """The plain-text form of ``example`` up to its answer, e.g. ``"candle backwards is "``."""
+    if not isinstance(example, Example):
+        raise TypeError(f"example must be an Example, got {type(example).__name__}")
+    form = SKILL_FORMS[example.task].split("{ans}")[0]
+    if TASKS[example.task].kind == "pair":
+        a, b = example.instance.split(",")
+        return form.format(a=a, b=b)
+    return form.format(w=example.instance, c=example.letter)
