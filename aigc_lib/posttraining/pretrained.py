@@ -44,36 +44,6 @@ BASE_TRAINING_RECORD: dict = {
     "note": "scripts/train_assistant_base.py --write-weights (seed 0, lr 2e-3 cosine, 2026-12-07); one CPU thread "
             "of a 2-core machine shared with other jobs (about 330 s when the machine is quiet); the validation "
             "loss is on the last 5 % of the text, which is skill text"}
-SFT_TRAINING_RECORD` say how.
-"""
-from __future__ import annotations
-
-from pathlib import Path
-
-import torch
-
-from ..data.download import verify
-from ..data.shakespeare import load_tiny_shakespeare
-from ..gpt import GPT, GPTConfig
-from ..tokenizers import CharTokenizer
-from .chat import SPECIAL_TOKENS, ChatTokenizer
-
-__all__ = ["assistant_tokenizer", "assistant_gpt_config", "pretraining_text", "load_assistant_base",
-           "load_assistant_sft", "BASE_WEIGHTS_PATH", "SFT_WEIGHTS_PATH", "BASE_WEIGHTS_SHA256",
-           "SFT_WEIGHTS_SHA256", "BASE_TRAINING_RECORD", "SFT_TRAINING_RECORD"]
-
-FILES = Path(__file__).resolve().parent.parent / "data" / "files"
-BASE_WEIGHTS_PATH = FILES / "assistant_base_gpt.pt"
-SFT_WEIGHTS_PATH = FILES / "assistant_sft_gpt.pt"
-#: sha256 of the shipped weights; the loaders refuse any other file.
-BASE_WEIGHTS_SHA256 = "702c63d2069ad5c6d430b1180403752d4d8ee9789d59b5c79b23ae90d5b3ec7a"
-SFT_WEIGHTS_SHA256 = "TO_BE_FILLED"
-#: how the shipped weights were trained.
-BASE_TRAINING_RECORD: dict = {
-    "steps": 3000, "batch_size": 32, "block_size": 64, "device": "cpu", "threads": 1, "train_seconds": 532,
-    "validation_loss": 1.662,
-    "note": "scripts/train_assistant_base.py --write-weights (seed 0, lr 2e-3 cosine, 2026-12-07); one CPU thread "
-            "of a 2-core machine shared with other jobs"}
 SFT_TRAINING_RECORD: dict = {}
 
 #: characters added to Tiny Shakespeare's 65 for the tasks.
