@@ -260,12 +260,19 @@ SKILL_FORMS: dict[str, str] = {
 }
 
 
+#: How often each skill is drawn in :func:`skill_text` (arithmetic is the hardest to learn).
+SKILL_WEIGHTS: dict[str, int] = {"reverse": 2, "spell": 1, "upper": 1, "count": 1, "length": 1, "sort": 2,
+                                 "add": 3, "subtract": 3}
+
+
 def skill_text(num_chars: int, exclude: dict[str, frozenset[str]], seed: int = 0) -> str:
-    """Plain-text lines that show the tasks' skills on instances *not* in ``exclude``.
+    """Plain-text lines that show the tasks' skills, never on an instance in ``exclude``.
 
     Web text is full of such facts ("23 plus 45 is 68"), and a base model learns its
     skills from them. Each line uses one form of :data:`SKILL_FORMS`, never an
-    instruction phrasing, e.g. ``"candle backwards is eldnac."``.
+    instruction phrasing, e.g. ``"qmrof backwards is formq."``. The word skills are shown
+    on **random strings** of 3 to 6 letters, not on words: the model cannot memorise
+    an answer per word and has to learn the rule, which then also works on words.
 
     Args:
         num_chars: length of the text (whole lines, at least this many characters).
@@ -277,19 +284,22 @@ def skill_text(num_chars: int, exclude: dict[str, frozenset[str]], seed: int = 0
     if not isinstance(exclude, dict) or set(exclude) - set(TASKS):
         raise ValueError(f"exclude must map task names {tuple(TASKS)} to sets of held-out instances")
     rng = random.Random(seed)
-    pools = {name: [i for i in _instances(TASKS[name]) if i not in exclude.get(name, frozenset())]
-             for name in SKILL_FORMS}
-    names = list(SKILL_FORMS)
+    pairs = {name: [i for i in _instances(TASKS[name]) if i not in exclude.get(name, frozenset())]
+             for name in ("add", "subtract")}
+    names = [name for name, w in SKILL_WEIGHTS.items() for _ in range(w)]
+    letters = "abcdefghijklmnopqrstuvwxyz"
     lines, n = [], 0
     while n < num_chars:
         name = rng.choice(names)
-        inst = rng.choice(pools[name])
-        e = TASKS[name].example(inst, 0, rng)
         if TASKS[name].kind == "pair":
-            a, b = inst.split(",")
-            line = SKILL_FORMS[name].format(a=a, b=b, ans=e.answer)
+            inst = rng.choice(pairs[name])
         else:
-            line = SKILL_FORMS[name].format(w=inst, c=e.letter, ans=e.answer)
+            inst = "".join(rng.choice(letters) for _ in range(rng.randint(3, 6)))
+            if inst in exclude.get(name, frozenset()):
+                continue
+        e = TASKS[name].example(inst, 0, rng)
+        a, _, b = inst.partition(",")
+        line = SKILL_FORMS[name].format(w=inst, c=e.letter, a=a, b=b, ans=e.answer)
         lines.append(line + "\n")
         n += len(line) + 1
     return "".join(lines)
