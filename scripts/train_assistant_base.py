@@ -12,6 +12,10 @@ examples seen, seconds), writes a checkpoint to ``--out-dir/last.pt`` (run the
 same command again to resume) and, with ``--write-weights``, the weights to
 ``aigc_lib/data/files/assistant_base_gpt.pt`` and their sha256, to be put into
 ``aigc_lib/posttraining/pretrained.py`` with the printed training record.
+
+The shipped weights (2026-12-07): the command above, 3,000 steps of 32 x 64 characters in 620 s on one CPU
+thread of a 2-core machine shared with other jobs (about 0.11 s per step when the machine is quiet, so about
+330 s); final validation loss 0.984 nats per character (on the last 5 % of the text, which is skill text).
 """
 import argparse
 import time

@@ -9,6 +9,9 @@ warm-up then cosine decay), prints its budget and the held-out exact match, and
 with ``--write-weights`` writes ``aigc_lib/data/files/assistant_sft_gpt.pt`` and
 its sha256, to be put into ``aigc_lib/posttraining/pretrained.py`` with the
 printed training record. Chapter 11 starts from this model.
+
+The shipped weights (2026-12-07): the command above (defaults: 1,500 steps, batch 32, lr 2e-3), 274 s on one
+CPU thread of a shared 2-core machine; held-out exact match 0.255 on the 200 prompts of ``split.eval``.
 """
 import argparse
 import time
