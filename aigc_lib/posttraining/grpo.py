@@ -23,13 +23,13 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from .._checks import check_choice, check_float, check_int, check_tensor
+from .._checks import check_bool, check_choice, check_float, check_int, check_tensor
 from ..task import Task
 from .dpo import check_frozen_reference
 from .logprobs import per_token_log_probs
 from .ppo import clipped_surrogate_loss, kl_k3, masked_mean
 
-__all__ = ["LOSS_TYPES", "group_advantages", "grpo_loss", "arithmetic_reward", "completion_mask_until_eos",
+__all__ = ["LOSS_TYPES", "PromptBatches", "group_advantages", "grpo_loss", "arithmetic_reward", "completion_mask_until_eos",
            "sample_group", "GRPOTask"]
 
 LOSS_TYPES = ("grpo", "bnpo", "dr_grpo")
@@ -68,7 +68,8 @@ def group_advantages(rewards: torch.Tensor, scale: bool = True, eps: float = 1e-
 def grpo_loss(logps: torch.Tensor, old_logps: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor,
               ref_logps: torch.Tensor | None = None, beta: float = 0.0, clip_eps: float = 0.2,
               clip_eps_high: float | None = None, loss_type: str = "grpo",
-              max_completion_length: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+              max_completion_length: int | None = None,
+              kl_ratio_correction: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """The GRPO loss of ``B`` answers.
 
     Args:
@@ -80,12 +81,17 @@ def grpo_loss(logps: torch.Tensor, old_logps: torch.Tensor, advantages: torch.Te
         beta: weight of the k3 KL term (0 turns it off, as ``trl``'s default does).
         loss_type: ``"grpo"`` (mean over each answer's tokens, then over answers),
             ``"bnpo"`` (mean over all answer tokens), ``"dr_grpo"`` (sum / (B * max_completion_length)).
+        kl_ratio_correction: multiply each token's KL term by the ratio ``pi / pi_old``, so that it
+            estimates the KL of the current policy when the samples came from the old one (``trl``'s
+            ``use_bias_correction_kl=True``, its default in 1.16). With one update per batch of samples
+            the ratio is 1 and this changes nothing.
 
     Returns:
         ``(loss, per_token_loss (B, T))``.
     """
     check_choice(loss_type, "loss_type", LOSS_TYPES)
     beta = check_float(beta, "beta", min=0.0)
+    check_bool(kl_ratio_correction, "kl_ratio_correction")
     check_tensor(mask, "mask", ndim=2, shape_hint="(B, T) of 0/1")
     if mask.shape != logps.shape:
         raise ValueError(f"mask has shape {tuple(mask.shape)}, expected {tuple(logps.shape)}")
@@ -93,7 +99,10 @@ def grpo_loss(logps: torch.Tensor, old_logps: torch.Tensor, advantages: torch.Te
     if beta > 0:
         if ref_logps is None:
             raise ValueError("beta > 0 needs ref_logps (the reference model's per-token log-probabilities)")
-        per_token = per_token + beta * kl_k3(logps, ref_logps)
+        kl = kl_k3(logps, ref_logps)
+        if kl_ratio_correction:
+            kl = kl * torch.exp(logps - old_logps)
+        per_token = per_token + beta * kl
     m = mask.to(per_token.dtype)
     if loss_type == "grpo":
         loss = ((per_token * m).sum(-1) / m.sum(-1).clamp(min=1.0)).mean()
@@ -144,6 +153,49 @@ def sample_group(model: nn.Module, prompt_ids: torch.Tensor, group_size: int, ma
                          top_k=top_k, generator=generator)
     completion = out[:, prompt_ids.shape[0]:]
     return completion, completion_mask_until_eos(completion, eos_id)
+
+
+class PromptBatches:
+    """Endless shuffled batches of ``(prompt_ids, target)`` pairs for :class:`GRPOTask`, checkpointable.
+
+    Args:
+        items: ``(prompt_ids (Tp,) long tensor, target)`` pairs; the targets are anything the reward reads.
+        batch_size: prompts per batch (each gets a group of answers).
+        seed: seed of the shuffles (epoch ``e`` uses ``seed + e``).
+    """
+
+    endless = True
+
+    def __init__(self, items: Sequence[tuple[torch.Tensor, Any]], batch_size: int, seed: int = 0) -> None:
+        self.items = list(items)
+        if not self.items:
+            raise ValueError("items is empty: expected (prompt_ids, target) pairs")
+        for i, item in enumerate(self.items):
+            if not isinstance(item, (tuple, list)) or len(item) != 2:
+                raise TypeError(f"items must be (prompt_ids, target) pairs, got {item!r:.60} at position {i}")
+            check_tensor(item[0], f"items[{i}] prompt_ids", ndim=1, kind="int", shape_hint="(Tp,) token ids")
+        self.batch_size = check_int(batch_size, "batch_size", min=1, max=len(self.items))
+        self.seed = check_int(seed, "seed", min=0)
+        self.epoch, self.index = 0, 0
+
+    def __len__(self) -> int:
+        return len(self.items) // self.batch_size
+
+    def __iter__(self):
+        while True:
+            order = torch.randperm(len(self.items), generator=torch.Generator().manual_seed(self.seed + self.epoch))
+            while self.index < len(self):
+                i = self.index
+                self.index += 1
+                yield [self.items[j] for j in order[i * self.batch_size:(i + 1) * self.batch_size].tolist()]
+            self.epoch, self.index = self.epoch + 1, 0
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "index": self.index}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch = check_int(state["epoch"], "state['epoch']", min=0)
+        self.index = check_int(state["index"], "state['index']", min=0)
 
 
 class GRPOTask(Task):
