@@ -24,7 +24,7 @@ from aigc_lib.posttraining.preferences import (PreferencePair, encode_pairs, jud
                                                split_by_prompt, wrong_answer)
 from aigc_lib.posttraining.reward_model import (RewardModel, RewardModelTask, bradley_terry_loss,
                                                 gpt_hidden_states, lengths_from_mask, pair_accuracy)
-from aigc_lib.posttraining.stats import t_interval, wilson_interval
+from aigc_lib.posttraining.stats import paired_gain_interval, t_interval, wilson_interval
 
 from .posttraining_refs import EOS, PAD, VOCAB, dpo_trainer, hf_gpt2, perturbed
 
@@ -305,3 +305,14 @@ def test_intervals():
         t_interval([1.0])
     with pytest.raises(ValueError, match=r"successes must be in \[0, 5\]"):
         wilson_interval(6, 5)
+
+
+def test_paired_gain_interval():
+    before = [True] * 50 + [False] * 50
+    after = [[True] * 70 + [False] * 30, [True] * 60 + [False] * 40]
+    gain, lo, hi = paired_gain_interval(before, after)
+    assert gain == pytest.approx(15.0) and lo < 15.0 < hi
+    same, lo0, hi0 = paired_gain_interval(before, [before, before])
+    assert same == 0.0 and lo0 == 0.0 == hi0            # the same answers: no gain, no spread
+    with pytest.raises(ValueError, match="K lists of N=100"):
+        paired_gain_interval(before, [[True] * 99])
