@@ -189,6 +189,10 @@ def test_completion_mask_stops_after_the_first_eos_and_the_reward_is_exact():
     ids = torch.tensor([[5, EOS, 7, EOS], [5, 6, 7, 8], [EOS, 5, 6, 7]])
     assert completion_mask_until_eos(ids, EOS).tolist() == [[1, 1, 0, 0], [1, 1, 1, 1], [1, 0, 0, 0]]
     assert arithmetic_reward(" 42", 42) == 1.0 and arithmetic_reward("420", 42) == 0.0 and arithmetic_reward("", 0) == 0.0
+    assert arithmetic_reward("43", 42, partial=0.5) == 0.25 and arithmetic_reward("157", "158", partial=0.5) == pytest.approx(1 / 3)
+    assert arithmetic_reward("99", 42, partial=0.5) == 0.0 and arithmetic_reward("42", 42, partial=0.5) == 1.0
+    with pytest.raises(ValueError, match=r"partial must be in \[0, 1\)"):
+        arithmetic_reward("1", 1, partial=1.0)
 
 
 def test_sample_group_is_reproducible_with_a_generator():

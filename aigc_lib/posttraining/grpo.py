@@ -116,11 +116,23 @@ def grpo_loss(logps: torch.Tensor, old_logps: torch.Tensor, advantages: torch.Te
     return loss, per_token
 
 
-def arithmetic_reward(completion: str, answer: int | str) -> float:
-    """A verifiable reward: 1.0 if the completion (stripped) is exactly the answer's digits, else 0.0."""
+def arithmetic_reward(completion: str, answer: int | str, partial: float = 0.0) -> float:
+    """A verifiable reward: 1.0 if the completion (stripped) is exactly the answer, else partial credit.
+
+    ``partial`` (in ``[0, 1)``) gives a wrong answer ``partial`` times the fraction of the answer's characters
+    that the completion has in the same place, counted from the right (units under units, tens under tens),
+    so that a nearly right number scores above a far one. ``partial=0`` is the plain 0/1 reward.
+    """
     if not isinstance(completion, str):
         raise TypeError(f"completion must be a string, got {type(completion).__name__}")
-    return 1.0 if completion.strip() == str(answer).strip() else 0.0
+    partial = check_float(partial, "partial", min=0.0, max=1.0, max_open=True)
+    got, want = completion.strip(), str(answer).strip()
+    if got == want:
+        return 1.0
+    if partial == 0.0 or not got:
+        return 0.0
+    same = sum(a == b for a, b in zip(reversed(got), reversed(want)))
+    return partial * same / max(len(got), len(want))
 
 
 def completion_mask_until_eos(completion_ids: torch.Tensor, eos_id: int) -> torch.Tensor:
