@@ -83,10 +83,10 @@ def broken_format(answer: str, rng: random.Random) -> str:
         return " ".join(answer)
     if any(c.isalpha() for c in answer) and answer.upper() != answer:
         return answer.upper()
-    return f'"{answer}"'
+    return answer + "."
 
 
-def padded_answer(answer: str, rng: random.Random, n_fillers: int = 2) -> str:
+def padded_answer(answer: str, rng: random.Random, n_fillers: int = 1) -> str:
     """The answer followed by ``n_fillers`` filler phrases."""
     check_str(answer, "answer")
     n_fillers = check_int(n_fillers, "n_fillers", min=1)
