@@ -2,7 +2,7 @@
 
     OMP_NUM_THREADS=1 python scripts/train_assistant_base.py --write-weights
 
-Chapter 4's recipe (:class:`aigc_lib.gpt.LanguageModelTask`, AdamW, warm-up then
+Chapter 4's recipe (:class:`aigc_lib.lm.gpt.LanguageModelTask`, AdamW, warm-up then
 cosine decay, batch 32 windows of 64 characters), seeded, on
 :func:`aigc_lib.posttraining.pretrained.pretraining_text` (Tiny Shakespeare plus
 10 % generated numbers and capitalised words), with the model shape of
@@ -24,7 +24,7 @@ import torch
 
 from aigc_lib import Trainer, seed_everything
 from aigc_lib.data import RandomWindows, file_hash
-from aigc_lib.gpt import GPT, LanguageModelTask
+from aigc_lib.lm.gpt import GPT, LanguageModelTask
 from aigc_lib.posttraining.pretrained import (BASE_WEIGHTS_PATH, assistant_gpt_config, assistant_tokenizer,
                                               pretraining_text)
 

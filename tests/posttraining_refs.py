@@ -1,6 +1,6 @@
 """Tiny Hugging Face GPT-2 models, a character tokenizer and ``trl`` trainers for the chapter-11 reference tests.
 
-The course's converter goes from Hugging Face to ours (:func:`aigc_lib.gpt2.gpt_from_hf`), so each test
+The course's converter goes from Hugging Face to ours (:func:`aigc_lib.lm.gpt2.gpt_from_hf`), so each test
 builds a random ``GPT2LMHeadModel``, runs ``trl`` on it, and runs our code on the converted copy.
 """
 from __future__ import annotations

@@ -7,7 +7,7 @@ from aigc_lib.posttraining import (END, TASKS, ChatTemplate, ChatTokenizer, SFTB
                                    assistant_tokenizer, encode_conversation, encode_prompt, make_split,
                                    masked_cross_entropy, normalise, render_conversation)
 from aigc_lib.posttraining.tasks import Example
-from aigc_lib.tokenizers import CharTokenizer
+from aigc_lib.lm.tokenizers import CharTokenizer
 
 
 @pytest.fixture(scope="module")

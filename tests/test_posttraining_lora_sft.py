@@ -6,7 +6,7 @@ import torch
 from peft import LoraConfig, get_peft_model
 
 from aigc_lib import Trainer
-from aigc_lib.gpt import GPT, GPTConfig
+from aigc_lib.lm.gpt import GPT, GPTConfig
 from aigc_lib.posttraining import (LoRAConfig, LoRALinear, SFTBatches, SFTTask, SplitConfig, apply_lora,
                                    assistant_tokenizer, count_parameters, exact_match, generate_answers, headline,
                                    lora_layers, make_split, merge_lora, merged_state_dict, seed_bootstrap_interval,

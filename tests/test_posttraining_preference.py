@@ -4,7 +4,7 @@ The DPO reference test runs ``trl.DPOTrainer.compute_loss`` (trl 1.16,
 ``trl/trainer/dpo_trainer.py``, ``_compute_loss``: ``loss_type="sigmoid"``,
 ``per_sequence_loss = -F.logsigmoid(self.beta * delta_score)``) on a tiny random
 ``GPT2LMHeadModel`` and our :class:`~aigc_lib.posttraining.dpo.DPOTask` on the
-same weights converted with :func:`aigc_lib.gpt2.gpt_from_hf`.
+same weights converted with :func:`aigc_lib.lm.gpt2.gpt_from_hf`.
 """
 import copy
 import math
@@ -16,8 +16,8 @@ import torch.nn.functional as F
 
 from aigc_lib import Trainer, TrainerConfig
 from aigc_lib.data import TensorBatches
-from aigc_lib.gpt import GPT, GPTConfig
-from aigc_lib.gpt2 import gpt_from_hf
+from aigc_lib.lm.gpt import GPT, GPTConfig
+from aigc_lib.lm.gpt2 import gpt_from_hf
 from aigc_lib.posttraining.dpo import DPOTask, check_frozen_reference, dpo_loss
 from aigc_lib.posttraining.logprobs import per_token_log_probs, sequence_log_probs
 from aigc_lib.posttraining.preferences import (PreferencePair, encode_pairs, judge, make_pairs, response_score,
@@ -287,7 +287,7 @@ def test_dpo_run_resumes_exactly_from_a_checkpoint(tmp_path):
     # a checkpoint of another setting is refused
     torch.manual_seed(0)
     other = DPOTask(tiny(n_embd=16), frozen(tiny(n_embd=16)), beta=0.2, lr=1e-3)
-    with pytest.raises(RuntimeError, match="does not fit this task"):
+    with pytest.raises(ValueError, match="differ from the checkpoint"):   # the task signature (issue 20, F1) names them
         Trainer(TrainerConfig(max_steps=9, checkpoint_dir=tmp_path / "ck", **QUIET)).fit(
             other, TensorBatches(*pair_batch(n=12), batch_size=4, seed=3))
 

@@ -5,7 +5,7 @@ The GRPO reference test runs trl 1.16's own loss code, ``GRPOTrainer._compute_lo
 ``per_token_loss = -torch.min(per_token_loss1, per_token_loss2)``, ``per_token_kl = torch.exp(ref - logps)
 - (ref - logps) - 1``, and the ``loss_type`` aggregations ``"grpo"``, ``"bnpo"``, ``"dr_grpo"``), on a tiny
 random ``GPT2LMHeadModel``, with hand-made old/reference log-probabilities and advantages; ours runs on
-the same weights converted with :func:`aigc_lib.gpt2.gpt_from_hf`.
+the same weights converted with :func:`aigc_lib.lm.gpt2.gpt_from_hf`.
 """
 import copy
 import math
@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from aigc_lib import Trainer, TrainerConfig
-from aigc_lib.gpt import GPT, GPTConfig
-from aigc_lib.gpt2 import gpt_from_hf
+from aigc_lib.lm.gpt import GPT, GPTConfig
+from aigc_lib.lm.gpt2 import gpt_from_hf
 from aigc_lib.posttraining.grpo import (GRPOTask, PromptBatches, arithmetic_reward, completion_mask_until_eos, group_advantages,
                                         grpo_loss, sample_group)
 from aigc_lib.posttraining.logprobs import per_token_log_probs

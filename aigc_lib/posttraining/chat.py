@@ -23,8 +23,8 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from .._checks import check_str
-from ..tokenizers import CharTokenizer, _check_ids
+from ..core.checks import check_str
+from ..lm.tokenizers import CharTokenizer, _check_ids
 
 __all__ = ["USER", "ASSISTANT", "END", "SPECIAL_TOKENS", "ChatTokenizer", "ChatTemplate", "Message",
            "render_conversation", "encode_conversation", "encode_prompt"]
@@ -39,7 +39,7 @@ Message = dict  # {"role": "user" | "assistant", "content": str}
 
 
 class ChatTokenizer:
-    """A :class:`~aigc_lib.tokenizers.CharTokenizer` plus special tokens, one id each.
+    """A :class:`~aigc_lib.lm.tokenizers.CharTokenizer` plus special tokens, one id each.
 
     Ids ``0 .. base.vocab_size - 1`` are the base characters; the special
     tokens follow in the order given. :meth:`encode` first splits the text at

@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import check_float, check_tensor
-from ..task import Task
+from ..core.checks import check_float, check_tensor
+from ..core.task import Task
 from .logprobs import check_completion_batch, per_token_log_probs
 
 __all__ = ["check_beta", "check_frozen_reference", "dpo_loss", "DPOTask"]

@@ -19,9 +19,9 @@ from typing import Sequence
 
 import torch
 
-from .._checks import check_int
-from ..gpt import GPT
-from ..sampling import SamplingConfig, sample_next_token
+from ..core.checks import check_int
+from ..lm.gpt import GPT
+from ..lm.sampling import SamplingConfig, sample_next_token
 from .chat import END, ChatTemplate, ChatTokenizer, encode_prompt
 from .tasks import Example
 
@@ -39,7 +39,7 @@ def generate_answers(model: GPT, tokenizer: ChatTokenizer, prompts: Sequence[str
         model: a GPT whose vocabulary is ``tokenizer``'s.
         prompts: user texts.
         max_new_tokens: at most this many tokens per answer (also capped by the context).
-        sampling: a :class:`~aigc_lib.sampling.SamplingConfig`; default greedy (temperature 0).
+        sampling: a :class:`~aigc_lib.lm.sampling.SamplingConfig`; default greedy (temperature 0).
     """
     if not isinstance(model, GPT):
         raise TypeError(f"model must be a GPT, got {type(model).__name__}")

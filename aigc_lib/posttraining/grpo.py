@@ -23,8 +23,8 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from .._checks import check_bool, check_choice, check_float, check_int, check_tensor
-from ..task import Task
+from ..core.checks import check_bool, check_choice, check_float, check_int, check_tensor
+from ..core.task import Task
 from .dpo import check_frozen_reference
 from .logprobs import per_token_log_probs
 from .ppo import clipped_surrogate_loss, kl_k3, masked_mean

@@ -18,7 +18,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .._checks import check_float, check_tensor
+from ..core.checks import check_float, check_tensor
 
 __all__ = ["check_completion_batch", "per_token_log_probs", "sequence_log_probs", "mean_token_log_probs"]
 
@@ -55,7 +55,7 @@ def per_token_log_probs(model: LogitsModel, input_ids: torch.Tensor, completion_
     """``(B, T - 1)`` log-probabilities of each completion token, 0 elsewhere.
 
     Args:
-        model: maps ids ``(B, T)`` to logits ``(B, T, V)`` (a :class:`~aigc_lib.gpt.GPT`).
+        model: maps ids ``(B, T)`` to logits ``(B, T, V)`` (a :class:`~aigc_lib.lm.gpt.GPT`).
         input_ids: ``(B, T)`` prompt + completion + right padding.
         completion_mask: ``(B, T)``, 1 on completion tokens.
         temperature: the logits are divided by it first (GRPO scores samples drawn

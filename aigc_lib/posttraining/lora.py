@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .._checks import check_choice, check_float, check_int, check_tensor
+from ..core.checks import check_choice, check_float, check_int, check_tensor
 
 __all__ = ["LoRAConfig", "LoRALinear", "apply_lora", "merge_lora", "unmerge_lora", "lora_layers",
            "count_parameters", "merged_state_dict"]

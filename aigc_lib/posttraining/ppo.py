@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from .._checks import check_float, check_tensor
+from ..core.checks import check_float, check_tensor
 
 __all__ = ["masked_mean", "clipped_surrogate_loss", "kl_k1", "kl_k3", "kl_penalised_token_rewards"]
 

@@ -22,7 +22,7 @@ from typing import Callable, Iterable, Sequence
 
 import torch
 
-from .._checks import check_int, check_str
+from ..core.checks import check_int, check_str
 
 __all__ = ["PreferencePair", "RULES", "wrong_answer", "broken_format", "padded_answer", "make_pairs",
            "split_by_prompt", "encode_pairs", "response_score", "judge", "FILLERS"]

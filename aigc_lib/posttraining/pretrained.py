@@ -23,8 +23,8 @@ import torch
 
 from ..data.download import verify
 from ..data.shakespeare import load_tiny_shakespeare
-from ..gpt import GPT, GPTConfig
-from ..tokenizers import CharTokenizer
+from ..lm.gpt import GPT, GPTConfig
+from ..lm.tokenizers import CharTokenizer
 from .chat import SPECIAL_TOKENS, ChatTokenizer
 
 __all__ = ["assistant_tokenizer", "assistant_gpt_config", "pretraining_text", "load_assistant_base",

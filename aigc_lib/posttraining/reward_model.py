@@ -22,16 +22,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import check_float, check_tensor
-from ..gpt import GPT
-from ..task import Task
+from ..core.checks import check_float, check_tensor
+from ..lm.gpt import GPT
+from ..core.task import Task
 from .logprobs import check_completion_batch
 
 __all__ = ["gpt_hidden_states", "lengths_from_mask", "RewardModel", "bradley_terry_loss", "pair_accuracy", "RewardModelTask"]
 
 
 def gpt_hidden_states(gpt: GPT, idx: torch.Tensor) -> torch.Tensor:
-    """The trunk of a :class:`~aigc_lib.gpt.GPT`: ids ``(B, T)`` -> hidden states ``(B, T, C)`` after the final norm."""
+    """The trunk of a :class:`~aigc_lib.lm.gpt.GPT`: ids ``(B, T)`` -> hidden states ``(B, T, C)`` after the final norm."""
     gpt._check_ids(idx, 0)
     x = gpt.dropout(gpt.position_embedding(gpt.token_embedding(idx), start=0))
     for block in gpt.blocks:

@@ -13,7 +13,7 @@ cross-entropy as pretraining. The one change is *which* predictions count:
 :class:`SFTBatches` yields ``(x, y, answer_mask, token_mask)``, each ``(B, T)``;
 :func:`masked_cross_entropy` is the mean of the per-token cross-entropy over
 the positions where the mask is ``True``; :class:`SFTTask` trains a GPT with it
-through the course :class:`~aigc_lib.trainer.Trainer`.
+through the course :class:`~aigc_lib.core.trainer.Trainer`.
 """
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ from typing import Iterator, Sequence
 import torch
 import torch.nn.functional as F
 
-from .._checks import check_bool, check_choice, check_float, check_int, check_tensor
-from ..gpt import GPT, _param_groups
-from ..task import Task
+from ..core.checks import check_bool, check_choice, check_float, check_int, check_tensor
+from ..lm.gpt import GPT, _param_groups
+from ..core.task import Task
 from .chat import END, ChatTemplate, ChatTokenizer, encode_conversation
 from .tasks import Example
 
@@ -150,7 +150,7 @@ def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, mask: torc
 
 
 class SFTTask(Task):
-    """Supervised fine-tuning of a :class:`~aigc_lib.gpt.GPT` with AdamW.
+    """Supervised fine-tuning of a :class:`~aigc_lib.lm.gpt.GPT` with AdamW.
 
     Batches are :class:`SFTBatches`' ``(x, y, answer_mask, token_mask)``. Only
     parameters with ``requires_grad`` are optimised (so a LoRA-wrapped model

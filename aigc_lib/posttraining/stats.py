@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from .._checks import check_float, check_int
+from ..core.checks import check_float, check_int
 
 __all__ = ["wilson_interval", "t_interval", "paired_gain_interval"]
 

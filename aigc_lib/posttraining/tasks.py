@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable
 
-from .._checks import check_float, check_int, check_str
+from ..core.checks import check_float, check_int, check_str
 
 __all__ = ["skill_text", "skill_prompt", "SKILL_FORMS", "Example", "InstructionTask", "TASKS", "SplitConfig", "InstructionSplit", "make_split", "normalise",
            "is_correct", "task_words"]
