@@ -462,7 +462,7 @@ def test_f14_bpe_pattern_must_cover_the_text():
 @pytest.mark.parametrize("call, name", [
     (lambda: small_unet()(torch.randn(2, 1, 8, 8).double(), torch.tensor([3, 3])), "x"),
     (lambda: denoiser()(torch.randn(4, 2).double(), torch.tensor([1, 2, 3, 4])), "x"),
-    (lambda: small_unet()(torch.randn(2, 1, 8, 8), "5"), "t"),
+    (lambda: small_unet()(torch.randn(2, 1, 8, 8), "5"), "t must be timesteps"),
     (lambda: ddim_sample(lambda x, t: x, S10, (2, 2), eta="0.5"), "eta"),
     (lambda: __import__("aigc_lib.diffusion", fromlist=["x"]).linear_betas(10, "1e-4"), "beta_start"),
     (lambda: DDPMTask(denoiser(), S10, label_dropout="0.1"), "label_dropout"),
@@ -470,7 +470,7 @@ def test_f14_bpe_pattern_must_cover_the_text():
     (lambda: DDPMTask(denoiser(), "cosine"), "schedule"),
     (lambda: UNetConfig(channel_mults=(1, 2.5)), "channel_mults"),
     (lambda: DDPMTask(denoiser(), S10, weight_decay=-1), "weight_decay"),
-    (lambda: ddim_sample(lambda x, t: x, S10, (2, 2), timesteps=[]), "timesteps"),
+    (lambda: ddim_sample(lambda x, t: x, S10, (2, 2), timesteps=[]), "timesteps must be a non-empty"),
     (lambda: flow_sample(lambda x, t: x, (2, 2), time_scale=INF), "time_scale"),
     (lambda: flow_sample(lambda x, t: x, (2, 2), time_scale=NAN), "time_scale"),
     (lambda: FlowMatchingTask(denoiser(), time_scale=NAN), "time_scale"),
