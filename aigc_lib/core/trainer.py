@@ -78,8 +78,15 @@ class Trainer:
     ``precision``), or an optimiser hyper-parameter that differs (the base
     learning rate, weight decay, betas, ...), raises ``ValueError`` naming it:
     the resumed run could not equal the uninterrupted one. (A function passed
-    as ``lr_schedule`` cannot be compared and is not checked.) A data stream
+    as ``lr_schedule`` cannot be compared and is not checked.) So does another
+    optimiser class, or another task: the checkpoint stores the task's
+    :meth:`~aigc_lib.core.task.Task.config_signature` (its class and
+    hyper-parameters, e.g. a diffusion task's noise schedule and
+    ``time_scale``), and every difference is named. A data stream
     whose position the checkpoint lacks (or the reverse) gives a warning.
+
+    A write that fails (disk full) raises :class:`CheckpointError` naming the
+    file; the previous checkpoint stays intact, and ``fit()`` resumes from it.
     Pass ``resume=False`` to start afresh and overwrite the checkpoint.
 
     One Trainer trains one task: calling ``fit()`` with another task after
