@@ -536,3 +536,31 @@ def test_f19_q_step_rejects_nan_input():
     from aigc_lib.diffusion import q_step
     with pytest.raises(ValueError, match="x_prev"):
         q_step(S10, torch.full((2, 2), NAN), 1)
+
+
+def test_f1_a_subclass_that_only_stops_early_may_resume_its_base(tmp_path):
+    """Chapter 1's pattern: a subclass adds a stop (and its own attributes); the plain task resumes the run."""
+    class Base(SupervisedTask):
+        def __init__(self, lr: float = 1e-2):
+            super().__init__(torch.nn.Linear(3, 1), F.mse_loss, lambda p: torch.optim.SGD(p, lr=lr))
+            self.lr = lr
+
+    class StopsEarly(Base):
+        def __init__(self, stop_at: int, lr: float = 1e-2):
+            super().__init__(lr)
+            self.calls, self.stop_at = 0, stop_at
+
+        def training_loss(self, batch, optimizer_name="main"):
+            self.calls += 1
+            if self.calls == self.stop_at:
+                raise KeyboardInterrupt
+            return super().training_loss(batch, optimizer_name)
+
+    kw = dict(checkpoint_dir=tmp_path, checkpoint_every=2, **QUIET)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(max_steps=8, **kw).fit(StopsEarly(5), regression_batches())
+    t = Trainer(max_steps=8, **kw)
+    t.fit(Base(), regression_batches())
+    assert t.step == 8
+    with pytest.raises(ValueError, match="task lr: checkpoint 0.01, now 0.02"):
+        Trainer(max_steps=10, **kw).fit(Base(lr=2e-2), regression_batches())

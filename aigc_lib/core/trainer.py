@@ -181,9 +181,9 @@ class Trainer:
             "rng": get_rng_state(),
             "history": self.history.state_dict(),
             "running_means": self._running.state_dict(),
-            "config": config,
-            "task_signature": self._task_signature,
-            "optimizer_classes": optimizer_classes(self.optimizers),
+            # The run's settings: the Trainer's, the task's signature and the optimisers' classes.
+            "config": {**config, "task_signature": self._task_signature,
+                       "optimizer_classes": optimizer_classes(self.optimizers)},
         }
         if train_data is not None and hasattr(train_data, "state_dict"):
             state["train_data"] = train_data.state_dict()
@@ -238,8 +238,8 @@ class Trainer:
             changed.append(f"max_steps (shapes the cosine schedule): checkpoint {stored['max_steps']!r}, "
                            f"now {self.config.max_steps!r}")
         changed += optimizer_differences(state, self.optimizers)
-        if "task_signature" in state:
-            changed += signature_differences(state["task_signature"], self._task_signature)
+        if isinstance(stored.get("task_signature"), dict):
+            changed += signature_differences(stored["task_signature"], self._task_signature)
         else:
             warnings.warn(f"{path} holds no signature of its task (it was written by an older aigc_lib), so "
                           f"resuming cannot check that it belongs to a {type(self.task).__name__} with the same "
