@@ -462,7 +462,7 @@ def test_f14_bpe_pattern_must_cover_the_text():
 @pytest.mark.parametrize("call, name", [
     (lambda: small_unet()(torch.randn(2, 1, 8, 8).double(), torch.tensor([3, 3])), "x"),
     (lambda: denoiser()(torch.randn(4, 2).double(), torch.tensor([1, 2, 3, 4])), "x"),
-    (lambda: small_unet()(torch.randn(2, 1, 8, 8), "5"), "t"),
+    (lambda: small_unet()(torch.randn(2, 1, 8, 8), "5"), "t must be timesteps"),
     (lambda: ddim_sample(lambda x, t: x, S10, (2, 2), eta="0.5"), "eta"),
     (lambda: __import__("aigc_lib.diffusion", fromlist=["x"]).linear_betas(10, "1e-4"), "beta_start"),
     (lambda: DDPMTask(denoiser(), S10, label_dropout="0.1"), "label_dropout"),
@@ -470,7 +470,7 @@ def test_f14_bpe_pattern_must_cover_the_text():
     (lambda: DDPMTask(denoiser(), "cosine"), "schedule"),
     (lambda: UNetConfig(channel_mults=(1, 2.5)), "channel_mults"),
     (lambda: DDPMTask(denoiser(), S10, weight_decay=-1), "weight_decay"),
-    (lambda: ddim_sample(lambda x, t: x, S10, (2, 2), timesteps=[]), "timesteps"),
+    (lambda: ddim_sample(lambda x, t: x, S10, (2, 2), timesteps=[]), "timesteps must be a non-empty"),
     (lambda: flow_sample(lambda x, t: x, (2, 2), time_scale=INF), "time_scale"),
     (lambda: flow_sample(lambda x, t: x, (2, 2), time_scale=NAN), "time_scale"),
     (lambda: FlowMatchingTask(denoiser(), time_scale=NAN), "time_scale"),
@@ -536,3 +536,31 @@ def test_f19_q_step_rejects_nan_input():
     from aigc_lib.diffusion import q_step
     with pytest.raises(ValueError, match="x_prev"):
         q_step(S10, torch.full((2, 2), NAN), 1)
+
+
+def test_f1_a_subclass_that_only_stops_early_may_resume_its_base(tmp_path):
+    """Chapter 1's pattern: a subclass adds a stop (and its own attributes); the plain task resumes the run."""
+    class Base(SupervisedTask):
+        def __init__(self, lr: float = 1e-2):
+            super().__init__(torch.nn.Linear(3, 1), F.mse_loss, lambda p: torch.optim.SGD(p, lr=lr))
+            self.lr = lr
+
+    class StopsEarly(Base):
+        def __init__(self, stop_at: int, lr: float = 1e-2):
+            super().__init__(lr)
+            self.calls, self.stop_at = 0, stop_at
+
+        def training_loss(self, batch, optimizer_name="main"):
+            self.calls += 1
+            if self.calls == self.stop_at:
+                raise KeyboardInterrupt
+            return super().training_loss(batch, optimizer_name)
+
+    kw = dict(checkpoint_dir=tmp_path, checkpoint_every=2, **QUIET)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(max_steps=8, **kw).fit(StopsEarly(5), regression_batches())
+    t = Trainer(max_steps=8, **kw)
+    t.fit(Base(), regression_batches())
+    assert t.step == 8
+    with pytest.raises(ValueError, match="task lr: checkpoint 0.01, now 0.02"):
+        Trainer(max_steps=10, **kw).fit(Base(lr=2e-2), regression_batches())

@@ -51,9 +51,21 @@ def task_signature(task: Any) -> dict[str, Any]:
 
 
 def signature_differences(stored: dict[str, Any], current: dict[str, Any], prefix: str = "task ") -> list[str]:
-    """``"task key: checkpoint A, now B"`` for every entry that differs (floats to a relative 1e-9)."""
+    """``"task key: checkpoint A, now B"`` for every entry that differs (floats to a relative 1e-9).
+
+    The classes must be the same, or one a subclass of the other (``"classes"`` lists each task's class and its
+    bases): a subclass that only adds behaviour, such as stopping at a given step, may resume its base's run and
+    the reverse. Then only the hyper-parameters that both have are compared.
+    """
+    old_cls, new_cls = stored.get("class"), current.get("class")
+    old_mro, new_mro = stored.get("classes") or [old_cls], current.get("classes") or [new_cls]
+    if old_cls != new_cls and old_cls not in new_mro and new_cls not in old_mro:
+        return [f"{prefix}class: checkpoint {old_cls!r}, now {new_cls!r}"]
+    same_class = old_cls == new_cls
     out = []
     for key in list(stored) + [k for k in current if k not in stored]:
+        if key in ("class", "classes") or (not same_class and (key not in stored or key not in current)):
+            continue
         a, b = stored.get(key, "<absent>"), current.get(key, "<absent>")
         if not _same(a, b):
             out.append(f"{prefix}{key}: checkpoint {a!r}, now {b!r}")
@@ -84,7 +96,7 @@ def optimizer_differences(state: dict[str, Any], optimizers: dict[str, torch.opt
     the same class it comes from another torch version and is ignored.
     """
     changed = []
-    stored_classes = state.get("optimizer_classes", {})
+    stored_classes = state.get("config", {}).get("optimizer_classes", {})
     current_classes = optimizer_classes(optimizers)
     for name, opt in optimizers.items():
         old_cls, new_cls = stored_classes.get(name), current_classes[name]

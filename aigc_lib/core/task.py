@@ -93,7 +93,10 @@ class Task(nn.Module):
         uninterrupted one.
 
         The default works for every subclass, with no code of its own. It holds
-        ``"class"`` (the class name); every public attribute of the task whose
+        ``"class"`` (the class name) and ``"classes"`` (it and its Task bases: a
+        subclass that only adds behaviour, e.g. stopping at a given step, may
+        resume its base's run and the reverse, when the hyper-parameters they
+        share agree); every public attribute of the task whose
         value is None, a bool, int, float or str, or a list/tuple/dict of them
         (``lr``, ``beta``, ``time_scale``, ``betas``, ...); for an attribute
         with a ``config_signature()`` of its own (such as a
@@ -113,7 +116,8 @@ class Task(nn.Module):
         """
         from .resume import _NOT_PLAIN, plain_value
 
-        sig: dict[str, Any] = {"class": type(self).__qualname__}
+        bases = [c.__qualname__ for c in type(self).__mro__ if issubclass(c, Task) and c is not Task]
+        sig: dict[str, Any] = {"class": type(self).__qualname__, "classes": bases}
         skip = {"training"} | set(self.resume_may_differ)
         for name, value in vars(self).items():
             if name.startswith("_") or name in skip:

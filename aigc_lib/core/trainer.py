@@ -78,8 +78,15 @@ class Trainer:
     ``precision``), or an optimiser hyper-parameter that differs (the base
     learning rate, weight decay, betas, ...), raises ``ValueError`` naming it:
     the resumed run could not equal the uninterrupted one. (A function passed
-    as ``lr_schedule`` cannot be compared and is not checked.) A data stream
+    as ``lr_schedule`` cannot be compared and is not checked.) So does another
+    optimiser class, or another task: the checkpoint stores the task's
+    :meth:`~aigc_lib.core.task.Task.config_signature` (its class and
+    hyper-parameters, e.g. a diffusion task's noise schedule and
+    ``time_scale``), and every difference is named. A data stream
     whose position the checkpoint lacks (or the reverse) gives a warning.
+
+    A write that fails (disk full) raises :class:`CheckpointError` naming the
+    file; the previous checkpoint stays intact, and ``fit()`` resumes from it.
     Pass ``resume=False`` to start afresh and overwrite the checkpoint.
 
     One Trainer trains one task: calling ``fit()`` with another task after
@@ -174,9 +181,9 @@ class Trainer:
             "rng": get_rng_state(),
             "history": self.history.state_dict(),
             "running_means": self._running.state_dict(),
-            "config": config,
-            "task_signature": self._task_signature,
-            "optimizer_classes": optimizer_classes(self.optimizers),
+            # The run's settings: the Trainer's, the task's signature and the optimisers' classes.
+            "config": {**config, "task_signature": self._task_signature,
+                       "optimizer_classes": optimizer_classes(self.optimizers)},
         }
         if train_data is not None and hasattr(train_data, "state_dict"):
             state["train_data"] = train_data.state_dict()
@@ -231,8 +238,8 @@ class Trainer:
             changed.append(f"max_steps (shapes the cosine schedule): checkpoint {stored['max_steps']!r}, "
                            f"now {self.config.max_steps!r}")
         changed += optimizer_differences(state, self.optimizers)
-        if "task_signature" in state:
-            changed += signature_differences(state["task_signature"], self._task_signature)
+        if isinstance(stored.get("task_signature"), dict):
+            changed += signature_differences(stored["task_signature"], self._task_signature)
         else:
             warnings.warn(f"{path} holds no signature of its task (it was written by an older aigc_lib), so "
                           f"resuming cannot check that it belongs to a {type(self.task).__name__} with the same "

@@ -55,7 +55,7 @@ def drop_labels(y: torch.Tensor, p: float, null_label: int, generator: torch.Gen
 
 def guided_prediction(pred_cond: torch.Tensor, pred_uncond: torch.Tensor, scale: float) -> torch.Tensor:
     """``pred_uncond + scale * (pred_cond - pred_uncond)``, shapes equal."""
-    scale = check_guidance_scale(scale, "scale")
+    scale = check_guidance_scale(scale, "guidance scale (scale)")
     for name, p in (("pred_cond", pred_cond), ("pred_uncond", pred_uncond)):
         if not isinstance(p, torch.Tensor) or not p.is_floating_point():
             raise TypeError(f"{name} must be a floating-point tensor, got "
@@ -83,7 +83,7 @@ def classifier_free_guidance(model: Callable[..., torch.Tensor], y: torch.Tensor
         scale: the guidance scale ``w >= 0``.
         null_label: defaults to ``model.num_classes``.
     """
-    scale = check_guidance_scale(scale, "scale")
+    scale = check_guidance_scale(scale, "guidance scale (scale)")
     check_callable(model, "model", "a class-conditional network model(x, t, y)")
     if null_label is None:
         null_label = getattr(model, "num_classes", 0)

@@ -156,6 +156,8 @@ def load_mnist_classifier(path: str | Path | None = None, sha256: str | None = W
 @torch.no_grad()
 def predict(model: MNISTClassifier, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """Predicted digits ``(N,)`` for images ``(N, 1, 28, 28)`` in [0, 1]."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be the MNIST classifier (an nn.Module), got {type(model).__name__}")
     check_tensor(images, "images", shape_hint="(N, 1, 28, 28) with values in [0, 1]")
     batch_size = check_int(batch_size, "batch_size", min=1)
     if len(images) == 0:

@@ -85,6 +85,8 @@ def held_out_likelihood(model: VAE, images: torch.Tensor, labels: torch.Tensor |
     comes from a generator seeded with ``seed``, so the numbers are reproducible.
     """
     check_tensor(images, "images", kind="float", shape_hint="(N, *image_shape) binary images")
+    if not isinstance(model, VAE):
+        raise TypeError(f"model must be a VAE, got {type(model).__name__}")
     batch_size = check_int(batch_size, "batch_size", min=1)
     seed = check_int(seed, "seed", min=0)
     if len(images) == 0:
