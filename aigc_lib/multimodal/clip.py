@@ -91,6 +91,8 @@ class TextEncoder(nn.Module):
         super().__init__()
         self.config, self.pad_id, self.eos_id = config, pad_id, eos_id
         self.token_embedding = nn.Embedding(config.vocab_size, config.text_width)
+        # small start (as GPT-2): a word never seen in training stays near the zero vector
+        nn.init.normal_(self.token_embedding.weight, std=0.02)
         self.position_embedding = nn.Parameter(torch.randn(config.context, config.text_width) * 0.02)
         self.encoder = TransformerEncoder(BlockConfig(config.text_width, config.text_heads, activation="gelu"),
                                           config.text_layers)

@@ -47,7 +47,7 @@ class VQVAEConfig:
 
     codebook_size: int = 128
     code_dim: int = 16
-    hidden: int = 64
+    hidden: int = 32
     beta: float = 0.25
     ema_decay: float | None = 0.95
     init: str = "data"
