@@ -82,3 +82,22 @@ def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Ten
         opt.step()
     with torch.no_grad():
         return layer((test_x - mean) / std).argmax(1)
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.959964) -> tuple[float, float]:
+    """95 % Wilson score interval of a proportion (a stand-in until issue 21's ``aigc_lib.evaluation.intervals``)."""
+    successes, trials = check_int(successes, "successes", min=0), check_int(trials, "trials", min=1)
+    if successes > trials:
+        raise ValueError(f"successes ({successes}) cannot exceed trials ({trials})")
+    p = successes / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * (p * (1 - p) / trials + z * z / (4 * trials * trials)) ** 0.5 / (1 + z * z / trials)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def accuracy_headline(label: str, hits: torch.Tensor, seeds: int = 1, unit: str = "images") -> str:
+    """``LABEL: X (95% interval A–B; N images, K seeds)`` for a bool tensor of hits (all seeds pooled)."""
+    check_tensor(hits, "hits", ndim=1, kind="bool")
+    n, s = len(hits), int(hits.sum())
+    lo, hi = wilson_interval(s, n)
+    return f"{label}: {s / n:.3f} (95% interval {lo:.3f}–{hi:.3f}; {n:,} {unit}, {seeds} seed{'s' if seeds > 1 else ''})"
