@@ -67,7 +67,11 @@ class CLIPConfig:
 
 
 class ImageEncoder(nn.Module):
-    """``(B, 1, 32, 32)`` in [0, 1] -> ``(B, D)`` (not normalised). Four conv layers, then two linear layers."""
+    """``(B, 1, 32, 32)`` in [0, 1] -> ``(B, D)`` (not normalised).
+
+    Four conv layers (32 -> 16 -> 8 -> 4 pixels), then two linear layers on the flattened 4x4 grid and its
+    maximum over positions.
+    """
 
     def __init__(self, config: CLIPConfig) -> None:
         super().__init__()
@@ -77,11 +81,13 @@ class ImageEncoder(nn.Module):
             nn.Conv2d(c1, c2, 4, stride=2, padding=1), nn.ReLU(),     # 16 x 16
             nn.Conv2d(c2, c3, 4, stride=2, padding=1), nn.ReLU(),     # 8 x 8
             nn.Conv2d(c3, c4, 4, stride=2, padding=1), nn.ReLU())     # 4 x 4
-        self.head = nn.Sequential(nn.Linear(c4 * 16, 2 * config.embed_dim), nn.ReLU(),
+        self.head = nn.Sequential(nn.Linear(c4 * 17, 2 * config.embed_dim), nn.ReLU(),
                                   nn.Linear(2 * config.embed_dim, config.embed_dim))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.head(self.conv(images).flatten(1))
+        h = self.conv(images)                                      # (B, c4, 4, 4)
+        # the whole grid keeps *where* the ink is; its maximum over the grid says *what* is there, anywhere
+        return self.head(torch.cat([h.flatten(1), h.amax((2, 3))], 1))
 
 
 class TextEncoder(nn.Module):
