@@ -103,3 +103,17 @@ def test_shipped_unreadable_list_matches_the_code():
     from aigc_lib.data.download import ChecksumError
     with pytest.raises(ChecksumError):
         load_unreadable_list(sha256="0" * 64)
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="'train' or 'test'"):
+        make_captioned_mnist("validation")
+    with pytest.raises(ValueError, match="copies"):
+        make_captioned_mnist("test", copies=0)
+    with pytest.raises(TypeError, match="copies"):
+        make_captioned_mnist("test", copies=1.5)
+    with pytest.raises(ValueError, match="token id"):
+        CaptionTokenizer().decode([1, 99])
+    with pytest.raises(ValueError, match="keep_prob"):
+        random_captions(make_captioned_mnist("test", copies=1, verbose=False).subset(slice(0, 2)),
+                        np.random.default_rng(0), keep_prob=1.5)
