@@ -34,7 +34,7 @@ Sections:
 * ``sweep``: the cache's speed-up for several prompt lengths (``--sweep-prompts``),
   then why it is what it is: one cached step against the machine's memory
   bandwidth; both paths again with plain ``F.linear`` layers (without
-  :mod:`aigc_lib.linear`'s split of few-row products across threads); and both
+  :mod:`aigc_lib.transformer.linear`'s split of few-row products across threads); and both
   paths with every linear layer run by oneDNN.
 * ``gpu`` (only on CUDA): GPT-2-124M training throughput in bf16 with
   ``torch.compile`` and flash attention, and MFU against ``--peak-tflops``.
@@ -57,9 +57,9 @@ from torch import nn
 
 from aigc_lib import Trainer
 from aigc_lib.data import RandomWindows, load_tiny_shakespeare
-from aigc_lib.gpt import GPT, GPTConfig, LanguageModelTask
-from aigc_lib.linear import MAX_SPLIT_ROWS, row_split_linear
-from aigc_lib.tokenizers import CharTokenizer
+from aigc_lib.lm import GPT, GPTConfig, LanguageModelTask
+from aigc_lib.transformer import MAX_SPLIT_ROWS, row_split_linear
+from aigc_lib.lm import CharTokenizer
 
 NANOGPT_MS_PER_ITER = 44.8      # measured on the course machine (issue 4)
 
@@ -428,7 +428,7 @@ def bench_quality(args) -> dict[str, dict[str, float]]:
 def bench_generation(args) -> dict[str, float]:
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from aigc_lib.gpt2 import gpt_from_hf
+    from aigc_lib.lm import gpt_from_hf
 
     torch.manual_seed(0)
     hf = GPT2LMHeadModel(GPT2Config(bos_token_id=0, eos_token_id=0)).eval()   # 124M, random weights
@@ -512,7 +512,7 @@ def onednn_linears(model: nn.Module):
 
 def unsplit_linears(model: nn.Module):
     """Run every linear layer of ``model`` as one plain ``F.linear`` call (``nn.Linear``'s own forward),
-    without :class:`aigc_lib.linear.Linear`'s few-row split across threads."""
+    without :class:`aigc_lib.transformer.linear.Linear`'s few-row split across threads."""
     return patched_linears(model, lambda m: (lambda x: F.linear(x, m.weight, m.bias)))
 
 
@@ -559,7 +559,7 @@ def bench_sweep(args) -> dict[str, float]:
               f"layers). Summing the same {mb:.0f} MB with {args.threads} threads: {read:.1f} ms "
               f"= {mb / read:.1f} GB/s. One row through the {head_mb:.0f} MB output layer: F.linear "
               f"{head_mb / gemv[1]:.1f} GB/s with 1 thread, {head_mb / gemv[args.threads]:.1f} GB/s with "
-              f"{args.threads}; split into {args.threads} blocks of rows (aigc_lib.linear) "
+              f"{args.threads}; split into {args.threads} blocks of rows (aigc_lib.transformer.linear) "
               f"{head_mb / split:.1f} GB/s.")
         split_rows_table(model, args.threads, tuple(int(r) for r in args.split_rows.split(",")))
 
@@ -590,7 +590,7 @@ def split_rows_table(model: GPT, threads: int, rows: tuple[int, ...] = (1, 2, 4,
                if isinstance(m, nn.Linear) and name.startswith("blocks.")]
     mb = sum(4 * w.numel() for w in weights) / 1e6
     print(f"\nAll {len(weights)} block matrices ({mb:.0f} MB), inputs of a few rows, {threads} threads "
-          f"(rows <= {MAX_SPLIT_ROWS} are split by aigc_lib.linear):")
+          f"(rows <= {MAX_SPLIT_ROWS} are split by aigc_lib.transformer.linear):")
     print("| rows | F.linear GB/s | split GB/s | split / F.linear |")
     print("|---:|---:|---:|---:|")
     for m in rows:

@@ -41,7 +41,7 @@ import yaml
 BOOK_TITLE = "AIGC from Scratch"
 SOLUTIONS_CAPTION = "Solutions"   # the table of contents' part that `make book SOLUTIONS=0` leaves out
 PHONE = {"width": 390, "height": 844}   # a current phone (iPhone 12-15) in CSS pixels
-# Figures are drawn at 80 dpi (aigc_lib.plotting.STYLE) with 9-10 pt text, so their smallest text is 10 px high
+# Figures are drawn at 80 dpi (aigc_lib.core.plotting.STYLE) with 9-10 pt text, so their smallest text is 10 px high
 # in the PNG. Shown at 0.7 of its drawn width, that text is still 7 CSS px, about the smallest a reader can
 # read on a phone without zooming; smaller, the labels are a blur. _static/course.js keeps each figure at no
 # less than this scale (a wider figure scrolls inside its own box); the check measures the result.

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from aigc_lib.gpt import GPT, GPTConfig
+from aigc_lib.lm import GPT, GPTConfig
 from benchmarks import gpt_cpu
 
 

@@ -9,9 +9,9 @@ from aigc_lib import NonFiniteLossError, Trainer
 from aigc_lib.data import TensorBatches, ring_centers
 from aigc_lib.gan import (DCGANConfig, DCGANDiscriminator, DCGANGenerator, MLPGANConfig, MLPDiscriminator,
                           MLPGenerator, generate)
-from aigc_lib.gan_metrics import copy_check, mode_coverage, nearest_distances
-from aigc_lib.gan_training import (GANTask, WGANGPTask, critic_loss, discriminator_loss, generator_loss_minimax,
-                                   generator_loss_nonsaturating, gradient_penalty, interpolate, wgan_generator_loss)
+from aigc_lib.gan import copy_check, mode_coverage, nearest_distances
+from aigc_lib.gan import (GANTask, WGANGPTask, critic_loss, discriminator_loss, generator_loss_minimax,
+                          generator_loss_nonsaturating, gradient_penalty, interpolate, wgan_generator_loss)
 
 QUIET = dict(progress=False, live_plot=False)
 

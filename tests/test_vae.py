@@ -5,10 +5,10 @@ import torch
 
 from aigc_lib import Trainer
 from aigc_lib.data import TensorBatches
-from aigc_lib.vae import (Autoencoder, AutoencoderConfig, VAE, VAEConfig, VAETask, beta_vae_loss,
-                          held_out_likelihood, iwae_log_likelihood, reconstruction_loss)
-from aigc_lib.vae_losses import (bernoulli_log_likelihood, gaussian_log_prob, log_mean_exp, reparameterize,
-                                 standard_normal_log_prob)
+from aigc_lib.vae import (Autoencoder, AutoencoderConfig, VAE, VAEConfig, VAETask, beta_vae_loss, held_out_likelihood,
+                          iwae_log_likelihood, reconstruction_loss)
+from aigc_lib.vae import (bernoulli_log_likelihood, gaussian_log_prob, log_mean_exp, reparameterize,
+                          standard_normal_log_prob)
 
 QUIET = dict(progress=False, live_plot=False)
 
@@ -282,7 +282,7 @@ def template_cvae(templates: torch.Tensor) -> VAE:
 
 
 def test_label_checks_pass_for_a_conditioned_decoder_and_fail_for_broken_ones(mnist_test_digits):
-    from aigc_lib.mnist_classifier import load_mnist_classifier
+    from aigc_lib.evaluation import load_mnist_classifier
     from aigc_lib.vae import conditional_label_accuracy, label_swap_accuracy
 
     classifier = load_mnist_classifier()

@@ -70,7 +70,7 @@ def test_relative_error_check_rejects_zero_and_scaled_estimators():
 # ------------------------------------------------------------------ the closed-form KL against Monte Carlo
 def kl_agrees_with_monte_carlo(kl_formula, n: int = 200_000) -> bool:
     """Chapter 7's check: the formula is within 3 SE of a Monte-Carlo estimate for its three example Gaussians."""
-    from aigc_lib.vae_losses import gaussian_log_prob, reparameterize, standard_normal_log_prob
+    from aigc_lib.vae import gaussian_log_prob, reparameterize, standard_normal_log_prob
 
     mu = torch.tensor([[0.5, -0.5], [1.0, 2.0], [-2.0, 0.1]])
     logvar = torch.tensor([[0.0, -1.0], [0.5, 1.0], [-2.0, 0.3]])
@@ -81,7 +81,7 @@ def kl_agrees_with_monte_carlo(kl_formula, n: int = 200_000) -> bool:
 
 
 def test_kl_check_passes_the_closed_form_and_fails_common_mistakes():
-    from aigc_lib.vae_losses import gaussian_kl
+    from aigc_lib.vae import gaussian_kl
 
     assert kl_agrees_with_monte_carlo(gaussian_kl)
     mistakes = {

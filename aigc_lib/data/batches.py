@@ -10,7 +10,7 @@ from typing import Any, Iterator
 
 import torch
 
-from .._checks import check_bool, check_int
+from ..core.checks import check_bool, check_int
 
 
 def _check_shard(batch_size: int, world_size: int) -> None:

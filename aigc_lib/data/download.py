@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .._checks import check_float
+from ..core.checks import check_float
 
 
 class ChecksumError(RuntimeError):

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..smoke import SMOKE_MAX_EXAMPLES, is_smoke
-from .._checks import check_bool, check_float
+from ..core.smoke import SMOKE_MAX_EXAMPLES, is_smoke
+from ..core.checks import check_bool, check_float
 from .download import NETWORK_ERRORS, CacheNotWritableError, ChecksumError, cache_dir, download
 
 MIRRORS = (

@@ -10,5 +10,5 @@ def to_model_range(images: torch.Tensor) -> torch.Tensor:
 
 
 def to_image_range(x: torch.Tensor) -> torch.Tensor:
-    """``[-1, 1] -> [0, 1]``, clamped (what :func:`aigc_lib.mnist_classifier.classifier_fid` expects)."""
+    """``[-1, 1] -> [0, 1]``, clamped (what :func:`aigc_lib.evaluation.fid.classifier_fid` expects)."""
     return ((x + 1) / 2).clamp(0, 1)

@@ -2,12 +2,14 @@
 
 Two stages, each trained by :class:`aigc_lib.Trainer`:
 
-1. **Autoencoder.** Chapter 7's :class:`~aigc_lib.vae.VAE` (an MLP with one hidden
+1. **Autoencoder.** Chapter 7's :class:`~aigc_lib.vae.models.VAE` (an MLP with one hidden
    layer, Bernoulli decoder) maps a digit ``(B, 1, 28, 28)`` to ``Z`` numbers.
-   We use the *posterior mean* ``mu(x)`` ``(B, Z)`` as the latent: it is a
-   deterministic code, as in Rombach et al., whose KL-regularised autoencoder
-   also uses the mean. Train it with :func:`make_autoencoder_task` (a
-   :class:`~aigc_lib.vae.VAETask`). Why a VAE and not a plain autoencoder: the
+   We use the *posterior mean* ``mu(x)`` ``(B, Z)`` as the latent: a
+   deterministic code. This is our choice: Rombach et al.'s code (and the
+   ``diffusers`` training scripts) draw a *sample* of the posterior
+   (``encoder_posterior.sample()``, ``latent_dist.sample()``); with their tiny
+   KL weight the two are close. Train it with :func:`make_autoencoder_task` (a
+   :class:`~aigc_lib.vae.models.VAETask`). Why a VAE and not a plain autoencoder: the
    KL term keeps the codes in a compact, roughly Gaussian cloud without holes
    far from the origin, which is an easy target for the second stage; and it
    reuses chapter 7's model unchanged. (A plain autoencoder's codes can sit at
@@ -24,8 +26,9 @@ last step only if ``x_0`` is not much larger than ``eps``, and the
 signal-to-noise ratio at each step is the schedule's only if ``x_0`` has
 variance 1. The encoder's means have some other spread (smaller than 1 for a
 VAE, whose KL pulls them to 0). Like Rombach et al.'s ``scale_factor``
-(``1 / std`` of the latents, one number for all coordinates), we multiply the
-latents by ``1 / std(mu)`` measured once on the training images
+(``1 / std`` of the latents, one number for all coordinates, which they
+estimate on the first training batch), we multiply the latents by
+``1 / std(mu)`` measured once on all the training images
 (:meth:`LatentDiffusion.fit_latent_scale`), and divide by it before decoding.
 One number, not one per coordinate: coordinates the VAE does not use have
 tiny variance, and blowing them up to unit variance would make the denoiser
@@ -42,9 +45,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._checks import check_float, check_int, check_tensor
-from ..task import Task
-from ..vae import VAE, VAEConfig, VAETask
+from ..core.checks import check_float, check_int, check_tensor
+from ..core.task import Task
+from ..vae.models import VAE, VAEConfig, VAETask
 from .ddim import ddim_sample
 from .ddpm import ddpm_loss, ddpm_sample
 from .forward import check_finite
@@ -248,7 +251,7 @@ def _device_of(module: nn.Module) -> torch.device:
 
 def make_autoencoder_task(model: LatentDiffusion, beta: float = 1.0, lr: float = 2e-3,
                           kl_warmup_steps: int = 200) -> VAETask:
-    """Stage 1: chapter 7's :class:`~aigc_lib.vae.VAETask` on ``model.autoencoder`` (batches: images in [0, 1])."""
+    """Stage 1: chapter 7's :class:`~aigc_lib.vae.models.VAETask` on ``model.autoencoder`` (batches: images in [0, 1])."""
     if not isinstance(model, LatentDiffusion):
         raise TypeError(f"model must be a LatentDiffusion, got {type(model).__name__}")
     return VAETask(model.autoencoder, beta=beta, lr=lr, kl_warmup_steps=kl_warmup_steps)

@@ -1,4 +1,4 @@
-"""Trainer tasks (:class:`aigc_lib.task.Task`) for diffusion and flow-matching models.
+"""Trainer tasks (:class:`aigc_lib.core.task.Task`) for diffusion and flow-matching models.
 
 Batches are data ``x`` ``(B, ...)`` (images scaled to [-1, 1], see
 :func:`~aigc_lib.diffusion.images.to_model_range`, or 2-D points) or
@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..task import Task
+from ..core.task import Task
 from .ddpm import ddpm_loss
 from .flow_matching import flow_matching_loss
 from .guidance import drop_labels

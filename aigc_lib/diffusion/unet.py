@@ -9,7 +9,7 @@ Layout, for ``channel_mults=(1, 2, 2)`` and 28x28 inputs::
 Each level of the upward path takes the outputs of its twin on the way down
 (the skip connections). Every residual block gets the time embedding (and the
 class embedding of a conditional model) added after its first convolution.
-Self-attention at the low resolutions uses :class:`aigc_lib.attention.MultiHeadAttention`
+Self-attention at the low resolutions uses :class:`aigc_lib.transformer.attention.MultiHeadAttention`
 over the ``H*W`` positions.
 
 A class-conditional U-Net (``num_classes = C > 0``) has ``C + 1`` class
@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..attention import MultiHeadAttention
+from ..transformer.attention import MultiHeadAttention
 from .embeddings import TimeEmbedding, check_class_labels, check_time
 
 
