@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from .._checks import check_int, check_tensor
+from ..core.checks import check_int, check_tensor
 from .captions import HELD_OUT_TEMPLATES, VALUES, CaptionTokenizer, describe
 from .clip import CLIP
 
