@@ -9,6 +9,8 @@ from aigc_lib.multimodal.cross_attention import CrossAttention, caption_mask
 from aigc_lib.multimodal.latent_autoencoder import AutoencoderTask, ConvAutoencoder, ConvAutoencoderConfig
 from aigc_lib.multimodal.text_to_image import TextToImage, TextToImageConfig, TextToImageTask
 from aigc_lib.multimodal.text_unet import CaptionEncoder, CaptionEncoderConfig, TextUNet, TextUNetConfig
+from aigc_lib.multimodal.t2i_models import load_token_prior, token_prior_config
+from aigc_lib.multimodal.t2i_scoring import kernel_inception_distance, wilson_interval
 from aigc_lib.multimodal.token_prior import TokenPrior, TokenPriorConfig, TokenPriorTask, rerank
 
 QUIET = dict(progress=False, live_plot=False)
@@ -268,7 +270,8 @@ def test_token_prior_overfits_a_batch_and_resumes_exactly(tmp_path):
     prior = tiny_prior(n_embd=32)
     task = TokenPriorTask(prior, lr=3e-3, weight_decay=0.0)
     Trainer(max_steps=300, **QUIET).fit(task, TensorBatches(cap, codes, batch_size=8))
-    assert float(prior.loss(cap, codes)) < 0.05
+    with torch.no_grad():
+        assert float(prior.loss(cap, codes)) < 0.05
     assert torch.equal(prior.sample_codes(cap, temperature=0.0), codes)     # it learned the pairs
 
     def make():
@@ -292,3 +295,27 @@ def test_rerank_keeps_the_best_scored_candidates():
     assert torch.equal(best[0], cand[0, [1, 2]]) and torch.equal(best[1], cand[1, [2, 0]])
     with pytest.raises(ValueError, match="keep must be"):
         rerank(cand, scores, keep=4)
+
+
+def test_load_token_prior_refuses_another_codebook_size_and_a_wrong_checksum(tmp_path):
+    import hashlib
+
+    prior = TokenPrior(token_prior_config(text_vocab_size=10, codebook_size=6, image_tokens=5, caption_len=4))
+    path = tmp_path / "prior.pt"
+    torch.save(prior.state_dict(), path)
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    with pytest.raises(ValueError, match="hold 6 image codes, but codebook_size=8"):
+        load_token_prior(10, 8, 5, path=path, sha256=sha)
+    with pytest.raises(Exception, match="sha256"):
+        load_token_prior(10, 6, 5, path=path, sha256="0" * 64)
+
+
+def test_wilson_interval_and_kid():
+    lo, hi = wilson_interval(95, 100)                      # known values: 0.8882-0.9785
+    assert abs(lo - 0.8882) < 1e-3 and abs(hi - 0.9785) < 1e-3
+    assert abs(wilson_interval(0, 10)[0]) < 1e-12 and abs(wilson_interval(10, 10)[1] - 1.0) < 1e-12
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(400, 8, generator=g).double(), torch.randn(400, 8, generator=g).double()
+    shifted = b + 1.0                                       # another distribution: KID must see it
+    assert abs(kernel_inception_distance(a, b)) < 0.02
+    assert kernel_inception_distance(a, shifted) > 10 * abs(kernel_inception_distance(a, b))
