@@ -38,7 +38,7 @@ from aigc_lib.multimodal.t2i_models import (GUIDANCE_SCALE, SAMPLE_STEPS, text_t
 
 #: steps of each stage in a real run (budget: <= ~8 minutes each on one CPU thread)
 T2I_AE_STEPS, T2I_STEPS, T2I_BATCH = 400, 2000, 64
-PRIOR_STEPS, PRIOR_BATCH = 2500, 64
+PRIOR_STEPS, PRIOR_BATCH = 1800, 64
 
 
 def _save(state: dict, record: dict, out_dir: Path, name: str) -> None:

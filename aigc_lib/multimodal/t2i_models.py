@@ -87,9 +87,9 @@ def train_text_to_image(images: torch.Tensor, tokens: torch.Tensor, config: Text
 
 def token_prior_config(text_vocab_size: int, codebook_size: int, image_tokens: int,
                        caption_len: int = 16) -> TokenPriorConfig:
-    """A 4-layer, 128-wide GPT over 16 caption tokens + the image tokens."""
+    """A 3-layer, 96-wide GPT (4 heads) over 16 caption tokens + the image tokens."""
     return TokenPriorConfig(text_vocab_size=text_vocab_size, caption_len=caption_len, codebook_size=codebook_size,
-                            image_tokens=image_tokens, n_layer=4, n_head=4, n_embd=128, dropout=0.0)
+                            image_tokens=image_tokens, n_layer=3, n_head=4, n_embd=96, dropout=0.0)
 
 
 def train_token_prior(tokens: torch.Tensor, codes: torch.Tensor, config: TokenPriorConfig, steps: int,
