@@ -87,3 +87,33 @@ def test_checker_reads_real_images_and_catches_wrong_captions(small_splits):
         checker.measure(torch.zeros(2, 1, 28, 28))
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         checker.measure(torch.full((2, 1, 32, 32), float("nan")))
+
+
+def test_shipped_unreadable_list_matches_the_code():
+    """The shipped list of left-out digits is what readable_digits computes (first 150 test digits)."""
+    from aigc_lib.data.mnist import _load_subset
+    from aigc_lib.multimodal.captions import load_unreadable_list, readable_digits
+    from aigc_lib.multimodal.strokes import skeletonize
+
+    mnist = _load_subset("test")
+    ok = readable_digits(skeletonize(mnist.images[:150, 0].numpy() > 0.5), mnist.labels[:150])
+    shipped = load_unreadable_list()["test"]
+    assert {i for i in range(150) if not ok[i]} == {i for i in shipped if i < 150}
+    assert 0 < len(shipped) < 200
+    from aigc_lib.data.download import ChecksumError
+    with pytest.raises(ChecksumError):
+        load_unreadable_list(sha256="0" * 64)
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="'train' or 'test'"):
+        make_captioned_mnist("validation")
+    with pytest.raises(ValueError, match="copies"):
+        make_captioned_mnist("test", copies=0)
+    with pytest.raises(TypeError, match="copies"):
+        make_captioned_mnist("test", copies=1.5)
+    with pytest.raises(ValueError, match="token id"):
+        CaptionTokenizer().decode([1, 99])
+    with pytest.raises(ValueError, match="keep_prob"):
+        random_captions(make_captioned_mnist("test", copies=1, verbose=False).subset(slice(0, 2)),
+                        np.random.default_rng(0), keep_prob=1.5)

