@@ -13,14 +13,14 @@ from .._checks import check_tensor
 
 def load_course_vqvae():
     """The shipped chapter-12 VQ-VAE, in evaluation mode."""
-    from .vqvae import load_vqvae
+    from .pretrained import load_vqvae
 
     return load_vqvae().eval()
 
 
 def load_course_clip():
     """The shipped chapter-12 CLIP, in evaluation mode."""
-    from .clip import load_clip
+    from .pretrained import load_clip
 
     return load_clip().eval()
 
