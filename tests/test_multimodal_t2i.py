@@ -319,3 +319,26 @@ def test_wilson_interval_and_kid():
     shifted = b + 1.0                                       # another distribution: KID must see it
     assert abs(kernel_inception_distance(a, b)) < 0.02
     assert kernel_inception_distance(a, shifted) > 10 * abs(kernel_inception_distance(a, b))
+
+
+def test_text_unet_is_chapter_8s_unet_with_text_blocks_and_survives_deepcopy():
+    import copy
+
+    from aigc_lib.diffusion.unet import AttentionBlock, UNet
+    from aigc_lib.multimodal.cross_attention import TextAttentionBlock
+
+    model = tiny_t2i()
+    assert isinstance(model.unet, UNet)
+    text_blocks = [m for m in model.unet.modules() if isinstance(m, TextAttentionBlock)]
+    plain = [m for m in model.unet.modules() if isinstance(m, AttentionBlock)]
+    assert len(text_blocks) == len(plain) > 0          # every self-attention block got a cross-attention partner
+    assert all(b.context is model.unet.caption for b in text_blocks)
+    for p in model.unet.parameters():
+        nn.init.normal_(p, std=0.05)
+    twin = copy.deepcopy(model)                          # e.g. an EMA copy: its blocks must share *its* context
+    assert all(b.context is twin.unet.caption for b in twin.unet.modules() if isinstance(b, TextAttentionBlock))
+    z, t, tok = torch.randn(2, 2, 4, 4), torch.full((2,), 300.0), captions(2)
+    with torch.no_grad():
+        torch.testing.assert_close(twin.velocity(z, t, tok), model.velocity(z, t, tok))
+    with pytest.raises(RuntimeError, match="outside TextUNet.forward"):
+        text_blocks[0](torch.randn(1, text_blocks[0].cross_attn.channels, 2, 2))
