@@ -36,3 +36,42 @@ document.addEventListener("DOMContentLoaded", () => {
     else img.addEventListener("load", () => keepFigureLegible(img), { once: true });
   });
 });
+
+/* Phone: choosing a section in the page-contents panel (a <dialog> on narrow screens) scrolls there and closes
+ * the panel, as the chapter list's links do by loading a new page. scripts/check_site.py checks it at 390 px. */
+document.addEventListener("click", (event) => {
+  const link = event.target.closest("#pst-secondary-sidebar-modal a[href]");
+  const dialog = document.getElementById("pst-secondary-sidebar-modal");
+  if (link && dialog && dialog.open) dialog.close();
+});
+
+/* Scroll cue: a box that scrolls sideways (a formula or a figure wider than the column) gets the class
+ * `scroll-cue`, which course.css draws as a shadow on the side that has more to see and a visible scroll bar;
+ * a phone hides scroll bars, so without it half of a 2x2 figure grid or the end of a formula was cut off with
+ * no hint. Marked again when MathJax has typeset the page, when images load and when the width changes.
+ * scripts/check_site.py fails on a box that scrolls without the cue. */
+const SCROLL_BOXES = "article div.math, article mjx-container[display='true'], article .cell_output, " +
+  "article .cell_output .output, article .table-wrapper, article div.highlight pre";
+function markScrollBoxes() {
+  document.querySelectorAll(SCROLL_BOXES).forEach((box) => {
+    const scrolls = box.scrollWidth > box.clientWidth + 1;
+    box.classList.toggle("scroll-cue", scrolls);
+    // A figure covers the box's shadows: it gets a line of text above it as well.
+    const hint = box.previousElementSibling;
+    const hasHint = hint && hint.classList.contains("scroll-hint");
+    if (scrolls && box.querySelector("img") && !hasHint) {
+      const line = document.createElement("div");
+      line.className = "scroll-hint";
+      line.textContent = "\u21c6 wider than the screen: swipe sideways to see all of it";
+      box.before(line);
+    } else if (!scrolls && hasHint) {
+      hint.remove();
+    }
+  });
+}
+window.addEventListener("load", () => {
+  markScrollBoxes();
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) MathJax.startup.promise.then(markScrollBoxes);
+  document.querySelectorAll("article img").forEach((img) => img.addEventListener("load", markScrollBoxes));
+  window.addEventListener("resize", markScrollBoxes);
+});

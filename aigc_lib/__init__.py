@@ -4,13 +4,22 @@ Plain PyTorch; importable outside the book. The most used names are
 re-exported here::
 
     from aigc_lib import Trainer, Task, seed_everything, get_device
+
+The library is grouped by the book's parts, one sub-package per part:
+:mod:`aigc_lib.core` (the Trainer and what it needs; chapter 1),
+:mod:`aigc_lib.transformer` (chapters 2-3), :mod:`aigc_lib.lm` (chapters 4-5),
+:mod:`aigc_lib.gan` (chapter 6), :mod:`aigc_lib.vae` (chapter 7),
+:mod:`aigc_lib.diffusion` (chapters 8-9), :mod:`aigc_lib.evaluation` (the MNIST
+classifier and FID, chapters 6-9), :mod:`aigc_lib.generators` (the course's
+trained generators) and :mod:`aigc_lib.data` (data sets).
 """
-from .checkpoint import load_checkpoint, save_checkpoint
-from .device import get_device, seed_everything
-from .history import History
-from .smoke import budget, is_smoke
-from .task import SupervisedTask, Task
-from .trainer import NonFiniteLossError, Trainer, TrainerConfig
+from .core.checkpoint import load_checkpoint, save_checkpoint
+from .core.device import get_device, seed_everything
+from .core.history import History
+from .core.smoke import budget, is_smoke
+from .core.task import SupervisedTask, Task
+from .core.trainer import Trainer
+from .core.trainer_config import NonFiniteLossError, TrainerConfig
 
 __version__ = "0.1.0"
 
@@ -27,7 +36,7 @@ def setup_notebook(seed: int = 0):
 
         device = aigc_lib.setup_notebook(seed=0)
     """
-    from .plotting import use_course_style
+    from .core.plotting import use_course_style
 
     seed_everything(seed)
     use_course_style()

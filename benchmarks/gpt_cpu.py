@@ -19,22 +19,25 @@ Sections:
   AVX512-BF16 or AMX).
 * ``quality``: validation loss on Tiny Shakespeare (characters, last 10 %
   held out, as nanoGPT) after ``--budget-s`` seconds (101 s) of training,
-  for three recipes run one after the other in the same process: ours in
-  bf16 with lr 3e-3 (the chapter's recipe until 2026-11-29), ours in fp32
-  with lr 3e-3 (the chapter's recipe on a CPU now; separates the learning
-  rate from bf16), and nanoGPT's CPU example (the copy of its model
-  and loop below: fp32, lr 1e-3, min lr 1e-4, non-fused AdamW). Each row's
-  step count is fixed before training from its own short timing run (or
-  from ``--ms-per-iter``) so that its cosine schedule ends when the time is
-  up; every row is scored by the same function (:func:`heldout_loss`) on
-  the same validation batches.
+  or after ``--steps`` steps for every row, for the recipes of
+  ``--quality-rows``, run one after the other in the same process: ours in
+  fp32 with lr 3e-3 (the chapter's recipe on a CPU), nanoGPT's model and
+  loop with only its learning rate raised to ours, and nanoGPT's CPU example
+  (the copy of its model and loop below: fp32, lr 1e-3, min lr 1e-4,
+  non-fused AdamW); ``ours-bf16`` adds ours with bf16 autocast. The first
+  two differ only in the implementation, the last two only in the learning
+  rate. With a time budget, each row's step count is fixed before training
+  from its own short timing run (or from ``--ms-per-iter``) so that its
+  cosine schedule ends when the time is up; every row is scored by the same
+  function (:func:`batch_losses`) on the same validation batches, and each
+  loss and difference is printed with a bootstrap interval over them.
 * ``generation``: a GPT-2-124M-shaped model (random weights) generates 200
   tokens greedily, with and without the KV cache; Hugging Face ``generate``
   runs on the same weights. All four must give the same tokens.
 * ``sweep``: the cache's speed-up for several prompt lengths (``--sweep-prompts``),
   then why it is what it is: one cached step against the machine's memory
   bandwidth; both paths again with plain ``F.linear`` layers (without
-  :mod:`aigc_lib.linear`'s split of few-row products across threads); and both
+  :mod:`aigc_lib.transformer.linear`'s split of few-row products across threads); and both
   paths with every linear layer run by oneDNN.
 * ``gpu`` (only on CUDA): GPT-2-124M training throughput in bf16 with
   ``torch.compile`` and flash attention, and MFU against ``--peak-tflops``.
@@ -57,11 +60,9 @@ from torch import nn
 
 from aigc_lib import Trainer
 from aigc_lib.data import RandomWindows, load_tiny_shakespeare
-from aigc_lib.gpt import GPT, GPTConfig, LanguageModelTask
-from aigc_lib.linear import MAX_SPLIT_ROWS, row_split_linear
-from aigc_lib.tokenizers import CharTokenizer
-
-NANOGPT_MS_PER_ITER = 44.8      # measured on the course machine (issue 4)
+from aigc_lib.lm import GPT, GPTConfig, LanguageModelTask
+from aigc_lib.transformer import MAX_SPLIT_ROWS, row_split_linear
+from aigc_lib.lm import CharTokenizer
 
 
 # --------------------------------------------------------------------------- nanoGPT, as a baseline
@@ -303,10 +304,8 @@ def bench_speed(args) -> dict[str, float]:
     print(f"|---|---:|---:|---:|")
     for k, v in med.items():
         print(f"| {k} | {v:.1f} | {b * 64 / v * 1e3:,.0f} | {med['nanoGPT (baseline)'] / v:.2f}x |")
-    est = NANOGPT_MS_PER_ITER * med["ours, Trainer"] / med["nanoGPT (baseline)"]
-    print(f"\nTrainer overhead: {med['ours, Trainer'] - med['ours, bare loop']:+.2f} ms/iter. "
-          f"Scaled to nanoGPT's quiet-machine {NANOGPT_MS_PER_ITER} ms/iter, ours (Trainer) would take "
-          f"{est:.1f} ms/iter ({(1 - est / NANOGPT_MS_PER_ITER) * 100:.0f} % faster).")
+    print(f"\nTrainer overhead: {med['ours, Trainer'] - med['ours, bare loop']:+.2f} ms/iter "
+          f"(every figure above is from this run and this process).")
     return med
 
 
@@ -328,17 +327,27 @@ def validation_batches(val_ids: torch.Tensor, block_size: int, n: int = 100) -> 
 
 
 @torch.no_grad()
-def heldout_loss(loss_of, batches: list) -> float:
-    """Mean cross-entropy (nats per character, float32) of ``loss_of(x, y)`` over ``batches``.
+def batch_losses(loss_of, batches: list) -> list[float]:
+    """Cross-entropy (nats per character, float32) of ``loss_of(x, y)`` on each batch of ``batches``.
 
     The one evaluation of the quality section: every row, ours and nanoGPT's, is scored by this function
-    on the same list of batches.
+    on the same list of batches. Their mean is the row's validation loss; the per-batch values give its
+    bootstrap interval and the paired intervals of the differences between rows.
     """
-    return sum(float(loss_of(x, y)) for x, y in batches) / len(batches)
+    return [float(loss_of(x, y)) for x, y in batches]
+
+
+def heldout_loss(loss_of, batches: list) -> float:
+    """Mean of :func:`batch_losses`: the validation loss of one row."""
+    losses = batch_losses(loss_of, batches)
+    return sum(losses) / len(losses)
 
 
 def plan_steps(args, ms: float) -> int:
-    """Steps that fit in the wall-clock budget at ``ms`` per step (2 % margin)."""
+    """Steps of one row: ``--steps`` when given (the same for every row), else the steps that fit in the
+    wall-clock budget at ``ms`` per step (2 % margin)."""
+    if args.steps:
+        return args.steps
     return max(1, int(args.budget_s * 1e3 / ms * 0.98))
 
 
@@ -347,8 +356,8 @@ def train_ours(args, train_ids, precision: str, lr: float):
     bs, batch = args.block_size, args.batch
     run = dict(lr_schedule="cosine", warmup_steps=args.warmup, min_lr_ratio=0.1, clip_grad_norm=1.0,
                precision=precision)
-    if args.ms_per_iter:
-        ms = args.ms_per_iter
+    if args.ms_per_iter or args.steps:
+        ms = args.ms_per_iter or float("nan")
     else:  # time 30 steps of a throwaway copy, after 10 warm-up steps
         trainer = Trainer(**quiet(max_steps=10, log_every=10, **run))
         task = recipe_task(args, 1, lr)
@@ -368,15 +377,16 @@ def train_ours(args, train_ids, precision: str, lr: float):
     return steps, ms, seconds, model.loss
 
 
-def train_nanogpt(args, train_ids):
+def train_nanogpt(args, train_ids, lr: float = 1e-3):
     """nanoGPT's CPU example within the budget (its model and train.py loop: float32, lr 1e-3, warm-up, cosine
-    to min_lr 1e-4 ending at the last step, AdamW (0.9, 0.99), wd 0.1, clip 1.0); same return as train_ours."""
+    to min_lr = lr / 10 ending at the last step, AdamW (0.9, 0.99), wd 0.1, clip 1.0); same return as
+    train_ours. ``lr`` changes only the peak rate (and min_lr with it), for the one-factor row."""
     data16 = train_ids.numpy().astype(np.uint16)
     cfg = GPTConfig(vocab_size=65, block_size=args.block_size, n_layer=args.n_layer, n_head=args.n_head,
                     n_embd=args.n_embd, dropout=0.0, bias=False)
-    recipe = dict(lr=1e-3, warmup=args.warmup, min_lr=1e-4)
-    if args.ms_per_iter:
-        ms = args.ms_per_iter
+    recipe = dict(lr=lr, warmup=args.warmup, min_lr=lr / 10)
+    if args.ms_per_iter or args.steps:
+        ms = args.ms_per_iter or float("nan")
     else:
         torch.manual_seed(1)
         loop = NanoLoop(data16, cfg, args.batch, decay_iters=10**6, **recipe)
@@ -394,32 +404,66 @@ def train_nanogpt(args, train_ids):
     return steps, ms, seconds, lambda x, y: model(x, y)[1]
 
 
+QUALITY_ROWS = {
+    # key: (row name, how to train it)
+    "ours-bf16": (lambda a: f"ours, bf16, lr {a.lr:g} (the chapter's recipe until 2026-11-29)",
+                  lambda a, ids: train_ours(a, ids, "bf16", a.lr)),
+    "ours": (lambda a: f"ours, fp32, lr {a.lr:g} (the chapter's recipe on a CPU)",
+             lambda a, ids: train_ours(a, ids, "fp32", a.lr)),
+    "nanogpt-our-lr": (lambda a: f"nanoGPT's model and loop, fp32, lr {a.lr:g} (only the learning rate changed)",
+                       lambda a, ids: train_nanogpt(a, ids, lr=a.lr)),
+    "nanogpt": (lambda a: "nanoGPT's CPU example: its model and loop, fp32, lr 0.001",
+                lambda a, ids: train_nanogpt(a, ids)),
+}
+
+
 def bench_quality(args) -> dict[str, dict[str, float]]:
-    """Three recipes, one after the other in this process, each within ``--budget-s`` seconds of training
-    (its own step count, planned from its own timing run), all scored by :func:`heldout_loss` on the same
-    validation batches."""
+    """The recipes of ``--quality-rows``, one after the other in this process, each for ``--steps`` steps or
+    within ``--budget-s`` seconds of training (its own step count, planned from its own timing run), all
+    scored by :func:`batch_losses` on the same validation batches. With the rows ``ours``, ``nanogpt-our-lr``
+    and ``nanogpt`` two differences change one factor each: the implementation (ours against nanoGPT's
+    code at the same learning rate) and the learning rate (nanoGPT's code at our rate against its own);
+    both are printed with paired bootstrap intervals over the validation batches."""
+    from aigc_lib.evaluation.intervals import bootstrap_interval
+
     train_ids, val_ids = shakespeare_ids()
     batches = validation_batches(val_ids, args.block_size, args.val_batches)
-    rows = {
-        f"ours, bf16, lr {args.lr:g} (the chapter's recipe until 2026-11-29)":
-            lambda: train_ours(args, train_ids, "bf16", args.lr),
-        f"ours, fp32, lr {args.lr:g} (the chapter's recipe on a CPU)": lambda: train_ours(args, train_ids, "fp32", args.lr),
-        "nanoGPT's CPU example: its model and loop, fp32, lr 0.001": lambda: train_nanogpt(args, train_ids),
-    }
-    results = {}
-    for name, train in rows.items():
-        steps, ms, seconds, loss_of = train()
-        results[name] = {"steps": steps, "ms_per_iter": ms, "seconds": seconds,
-                         "val_loss": heldout_loss(loss_of, batches)}
+    keys = [k.strip() for k in args.quality_rows.split(",")]
+    unknown = [k for k in keys if k not in QUALITY_ROWS]
+    if unknown:
+        raise ValueError(f"--quality-rows: unknown rows {unknown}; choose from {sorted(QUALITY_ROWS)}")
+    results, per_batch = {}, {}
+    for key in keys:
+        name, train = QUALITY_ROWS[key][0](args), QUALITY_ROWS[key][1]
+        steps, ms, seconds, loss_of = train(args, train_ids)
+        per_batch[key] = np.array(batch_losses(loss_of, batches))
+        results[name] = {"key": key, "steps": steps, "ms_per_iter": ms, "seconds": seconds,
+                         "examples": steps * args.batch, "val_loss": float(per_batch[key].mean())}
+    windows = len(batches) * 64
+    budget = (f"steps fixed at {args.steps} for every row" if args.steps
+              else f"steps planned so that training takes {args.budget_s:g} s")
     print(f"\n## Quality per wall-clock ({load_line()})")
     print(f"Each row: {args.n_layer}L/{args.n_head}H/{args.n_embd}, context {args.block_size}, batch {args.batch}, "
           f"warm-up {args.warmup} + cosine to lr/10 at the last step, AdamW (0.9, 0.99), wd 0.1, clip 1.0, seed 0; "
-          f"steps planned so that training takes {args.budget_s:g} s; validation loss by one function on the same "
+          f"{budget}; CPU, {torch.get_num_threads()} thread(s); validation loss by one function on the same "
           f"{len(batches)} x 64 windows of {args.block_size} characters (the last 10 % of the text).")
-    print("| recipe | steps | planned ms/iter | train time | val loss |")
-    print("|---|---:|---:|---:|---:|")
+    print("| recipe | steps | windows seen | planned ms/iter | train time | val loss (95% interval over the windows) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    mean = lambda a: float(a.mean())     # noqa: E731
     for name, r in results.items():
-        print(f"| {name} | {r['steps']} | {r['ms_per_iter']:.1f} | {r['seconds']:.1f} s | {r['val_loss']:.3f} |")
+        iv = bootstrap_interval(mean, per_batch[r["key"]], unit="validation batches")
+        planned = f"{r['ms_per_iter']:.1f}" if math.isfinite(r["ms_per_iter"]) else "-"
+        print(f"| {name} | {r['steps']} | {r['examples']:,} | {planned} | {r['seconds']:.1f} s | "
+              f"{r['val_loss']:.3f} ({iv.low:.3f}-{iv.high:.3f}) |")
+    pairs = [("implementation: ours - nanoGPT's code, both at our learning rate", "ours", "nanogpt-our-lr"),
+             ("learning rate: nanoGPT's code at our rate - at its own 0.001", "nanogpt-our-lr", "nanogpt"),
+             ("whole recipe: ours - nanoGPT's CPU example", "ours", "nanogpt")]
+    for label, a, b in pairs:
+        if a in per_batch and b in per_batch:      # paired: the same validation batches for both rows
+            diff = per_batch[a] - per_batch[b]
+            iv = bootstrap_interval(mean, diff, unit=f"validation windows (as {len(batches)} batches)")
+            iv = type(iv)(iv.value, iv.low, iv.high, windows, 1, iv.unit)
+            print(iv.headline(f"{label}, validation loss difference (nats)", digits=3))
     return results
 
 
@@ -428,7 +472,7 @@ def bench_quality(args) -> dict[str, dict[str, float]]:
 def bench_generation(args) -> dict[str, float]:
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from aigc_lib.gpt2 import gpt_from_hf
+    from aigc_lib.lm import gpt_from_hf
 
     torch.manual_seed(0)
     hf = GPT2LMHeadModel(GPT2Config(bos_token_id=0, eos_token_id=0)).eval()   # 124M, random weights
@@ -512,7 +556,7 @@ def onednn_linears(model: nn.Module):
 
 def unsplit_linears(model: nn.Module):
     """Run every linear layer of ``model`` as one plain ``F.linear`` call (``nn.Linear``'s own forward),
-    without :class:`aigc_lib.linear.Linear`'s few-row split across threads."""
+    without :class:`aigc_lib.transformer.linear.Linear`'s few-row split across threads."""
     return patched_linears(model, lambda m: (lambda x: F.linear(x, m.weight, m.bias)))
 
 
@@ -559,7 +603,7 @@ def bench_sweep(args) -> dict[str, float]:
               f"layers). Summing the same {mb:.0f} MB with {args.threads} threads: {read:.1f} ms "
               f"= {mb / read:.1f} GB/s. One row through the {head_mb:.0f} MB output layer: F.linear "
               f"{head_mb / gemv[1]:.1f} GB/s with 1 thread, {head_mb / gemv[args.threads]:.1f} GB/s with "
-              f"{args.threads}; split into {args.threads} blocks of rows (aigc_lib.linear) "
+              f"{args.threads}; split into {args.threads} blocks of rows (aigc_lib.transformer.linear) "
               f"{head_mb / split:.1f} GB/s.")
         split_rows_table(model, args.threads, tuple(int(r) for r in args.split_rows.split(",")))
 
@@ -590,7 +634,7 @@ def split_rows_table(model: GPT, threads: int, rows: tuple[int, ...] = (1, 2, 4,
                if isinstance(m, nn.Linear) and name.startswith("blocks.")]
     mb = sum(4 * w.numel() for w in weights) / 1e6
     print(f"\nAll {len(weights)} block matrices ({mb:.0f} MB), inputs of a few rows, {threads} threads "
-          f"(rows <= {MAX_SPLIT_ROWS} are split by aigc_lib.linear):")
+          f"(rows <= {MAX_SPLIT_ROWS} are split by aigc_lib.transformer.linear):")
     print("| rows | F.linear GB/s | split GB/s | split / F.linear |")
     print("|---:|---:|---:|---:|")
     for m in rows:
@@ -666,6 +710,10 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--cpu-time", action="store_true", help="time steps by process CPU time (robust to load; "
                    "use with --threads 1)")
     p.add_argument("--budget-s", type=float, default=101.0)
+    p.add_argument("--steps", type=int, default=None,
+                   help="quality: train every row for this many steps (same examples seen) instead of a time budget")
+    p.add_argument("--quality-rows", default="ours,nanogpt-our-lr,nanogpt",
+                   help=f"quality: rows to train, from {','.join(QUALITY_ROWS)}")
     p.add_argument("--ms-per-iter", type=float, default=None,
                    help="plan the quality run with this step time instead of timing it (for a loaded machine)")
     p.add_argument("--precision", default="fp32", choices=["bf16", "fp32"],

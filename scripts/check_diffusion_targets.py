@@ -21,7 +21,7 @@ from aigc_lib import Trainer, seed_everything
 from aigc_lib.data import TensorBatches, load_mnist, ring_centers, ring_of_gaussians
 from aigc_lib.diffusion import (DDPMTask, FlowMatchingTask, MLPDenoiser, MLPDenoiserConfig, NoiseSchedule,
                                 classifier_free_guidance, ddim_sample, ddpm_sample, flow_sample, to_image_range)
-from aigc_lib.gan_metrics import mode_coverage
+from aigc_lib.gan import mode_coverage
 
 RING_STD = 0.05
 
@@ -57,7 +57,7 @@ def toy(args) -> None:
 
 def mnist(args) -> None:
     from aigc_lib.diffusion.pretrained import load_mnist_diffusion, mnist_schedule
-    from aigc_lib.mnist_classifier import classifier_fid, label_accuracy, load_mnist_classifier
+    from aigc_lib.evaluation import classifier_fid, label_accuracy, load_mnist_classifier
 
     test = load_mnist("test")
     reference = test.images[:1000]

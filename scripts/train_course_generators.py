@@ -2,7 +2,7 @@
 
     python scripts/train_course_generators.py --device cuda --out-dir aigc_lib/data/files/generators
 
-trains every model of :data:`aigc_lib.course_generators.TRAINABLE` (``mlp_gan``,
+trains every model of :data:`aigc_lib.generators.specs.TRAINABLE` (``mlp_gan``,
 ``dcgan``, ``wgan_gp``, ``cond_gan``, ``vae``, ``cond_vae``, ``flow``, ``latent``;
 not the DDPM: ``scripts/train_diffusion_mnist.py`` trains it) with its chapter's
 configuration and the course Trainer on the 4,000 training digits of the offline
@@ -29,7 +29,7 @@ Time. ``--total-budget-s`` (default 420) bounds the whole process: each model ge
 ``--time-budget-s`` can cap each model further. Inside a model's budget the
 planned steps shrink, after each chunk of 250 steps, to what the latest chunk's
 speed allows, and the cosine learning-rate schedule follows the new plan
-(:func:`aigc_lib.course_generators.train_course_generator`); the manifest records
+(:func:`aigc_lib.generators.training.train_course_generator`); the manifest records
 planned and done steps. So a process ends within its budget plus start-up (about
 20 s) whatever the GPU's speed. Measured on one H200 (torch 2.11, bf16 autocast), one
 process alone, ms per step after warm-up: MLP GAN 5.0, DCGAN 8.4, WGAN-GP 41.5 (5 critic
@@ -80,8 +80,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run from a checkout without installing
 
-from aigc_lib.course_generators import (TRAINABLE, WEIGHTS_DIR, get_spec, load_course_generator,  # noqa: E402
-                                        merge_manifest, sample, save_course_generator, train_course_generator)
+from aigc_lib.generators import (TRAINABLE, WEIGHTS_DIR, get_spec, load_course_generator, merge_manifest, sample,
+                                 save_course_generator, train_course_generator)
 
 
 def export_npz(path: str) -> None:
@@ -115,7 +115,7 @@ def load_split(split: str, npz: str | None) -> tuple[torch.Tensor, torch.Tensor,
 
 def evaluate(name: str, model: torch.nn.Module, device: str, reference: torch.Tensor, n: int,
              classifier: torch.nn.Module) -> dict[str, float]:
-    from aigc_lib.mnist_classifier import classifier_fid, label_accuracy
+    from aigc_lib.evaluation import classifier_fid, label_accuracy
     t0 = time.perf_counter()
     spec = get_spec(name)
     x = torch.cat([sample(name, min(500, n - i), generator=torch.Generator().manual_seed(1000 + i), device=device,
@@ -176,7 +176,7 @@ def main() -> None:
 
     train_x, train_y, source = load_split("train", args.mnist_npz)
     test_x, _, _ = load_split("test", args.mnist_npz)
-    from aigc_lib.mnist_classifier import load_mnist_classifier
+    from aigc_lib.evaluation import load_mnist_classifier
     classifier = load_mnist_classifier(device=args.device)
     reference = test_x[:1000]
     t_all = time.perf_counter()

@@ -33,11 +33,11 @@ import torch
 
 from aigc_lib import Trainer, seed_everything
 from aigc_lib.data import TensorBatches, file_hash, load_mnist
-from aigc_lib.device import get_device
+from aigc_lib.core import get_device
 from aigc_lib.diffusion import classifier_free_guidance, ddim_sample, ddpm_sample, to_image_range, to_model_range
 from aigc_lib.diffusion.pretrained import LABEL_DROPOUT, WEIGHTS_PATH, make_mnist_ddpm_task
-from aigc_lib.mnist_classifier import classifier_fid, label_accuracy, load_mnist_classifier
-from aigc_lib.schedule import warmup_cosine
+from aigc_lib.evaluation import classifier_fid, label_accuracy, load_mnist_classifier
+from aigc_lib.core import warmup_cosine
 
 
 def steps_for_budget(args, data, device) -> int:

@@ -3,13 +3,13 @@
     python scripts/train_mnist_classifier.py
 
 Writes ``aigc_lib/data/files/mnist_classifier.pt``, prints its test accuracy
-and its sha256. Put the sha256 into ``aigc_lib/mnist_classifier.py``
+and its sha256. Put the sha256 into ``aigc_lib/evaluation/mnist_classifier.py``
 (``WEIGHTS_SHA256``) when the weights change.
 """
 import torch
 
 from aigc_lib.data import file_hash, load_mnist
-from aigc_lib.mnist_classifier import WEIGHTS_PATH, predict, train_mnist_classifier
+from aigc_lib.evaluation import WEIGHTS_PATH, predict, train_mnist_classifier
 
 
 def main() -> None:

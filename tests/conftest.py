@@ -13,13 +13,13 @@ def _normal_mode(monkeypatch):
 def threads(request, monkeypatch):
     """Run one test with ``torch.set_num_threads(request.param)``; use with ``indirect=True``.
 
-    CI runs the unit tests with one thread, where ``aigc_lib.linear.Linear`` never
+    CI runs the unit tests with one thread, where ``aigc_lib.transformer.linear.Linear`` never
     splits a product; tests of that path ask for more threads with this fixture.
     It also lets the tests' tiny weights be split (``MIN_SPLIT_BYTES = 0``).
     """
-    import aigc_lib.linear
+    import aigc_lib.transformer.linear
 
-    monkeypatch.setattr(aigc_lib.linear, "MIN_SPLIT_BYTES", 0)
+    monkeypatch.setattr(aigc_lib.transformer.linear, "MIN_SPLIT_BYTES", 0)
     old = torch.get_num_threads()
     torch.set_num_threads(request.param)
     yield request.param

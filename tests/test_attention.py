@@ -5,9 +5,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import aigc_lib.linear
-from aigc_lib.attention import (KVCache, MultiHeadAttention, causal_mask, fast_scaled_dot_product_attention,
-                                padding_mask, scaled_dot_product_attention)
+import aigc_lib.transformer.linear
+from aigc_lib.transformer import (KVCache, MultiHeadAttention, causal_mask, fast_scaled_dot_product_attention,
+                                  padding_mask, scaled_dot_product_attention)
 
 TOL = dict(atol=1e-5, rtol=1e-5)
 
@@ -203,7 +203,7 @@ def test_fast_path_equals_readable_path_with_gradients(rope):
 @pytest.mark.parametrize("fast", [False, True])
 @pytest.mark.parametrize("threads", [1, 2], indirect=True)
 def test_kv_cache_gives_the_same_outputs_token_by_token(rope, fast, capacity, threads, monkeypatch):
-    monkeypatch.setattr(aigc_lib.linear, "MAX_SPLIT_ROWS", 8)   # one-token steps (3 rows) split, full pass not
+    monkeypatch.setattr(aigc_lib.transformer.linear, "MAX_SPLIT_ROWS", 8)   # one-token steps (3 rows) split, full pass not
     torch.manual_seed(0)
     mha = MultiHeadAttention(16, 2, rope=rope, max_len=16, fast=fast).eval()
     x = torch.randn(3, 7, 16)                  # 21 rows in the full pass

@@ -25,38 +25,34 @@ from torch import nn
 import aigc_lib
 from aigc_lib import History, SupervisedTask, Trainer, TrainerConfig, budget, get_device, seed_everything
 from aigc_lib import is_smoke, load_checkpoint, save_checkpoint
-from aigc_lib.attention import (KVCache, MultiHeadAttention, causal_mask, fast_scaled_dot_product_attention,
-                                padding_mask, scaled_dot_product_attention)
-from aigc_lib.beam_search import beam_search, greedy_decode, length_penalty
-from aigc_lib.bleu import bleu_from_stats, corpus_bleu, corpus_bleu_stats, ngrams
-from aigc_lib.checkpoint import CheckpointError, acquire_lock
+from aigc_lib.transformer import (KVCache, MultiHeadAttention, causal_mask, fast_scaled_dot_product_attention,
+                                  padding_mask, scaled_dot_product_attention)
+from aigc_lib.transformer import beam_search, greedy_decode, length_penalty
+from aigc_lib.transformer import bleu_from_stats, corpus_bleu, corpus_bleu_stats, ngrams
+from aigc_lib.core import CheckpointError, acquire_lock
 from aigc_lib.data import (RandomWindows, TensorBatches, download, gaussian_mixture_2d, load_mnist, ring_centers,
                            ring_of_gaussians)
 from aigc_lib.data.download import file_hash
-from aigc_lib.distributed import init_from_env
+from aigc_lib.core import init_from_env
 from aigc_lib.gan import (DCGANConfig, DCGANDiscriminator, DCGANGenerator, MLPGANConfig, MLPDiscriminator,
                           MLPGenerator, generate, sample_latent)
-from aigc_lib.gan_metrics import mode_coverage
-from aigc_lib.gan_training import GANTask, WGANGPTask, gradient_penalty, interpolate
-from aigc_lib.gpt import GPT, GPTConfig, LanguageModelTask
-from aigc_lib.gpt2 import convert_hf_gpt2_state_dict, from_pretrained, hub_reachable
-from aigc_lib.linear import row_split_linear
-from aigc_lib.mnist_classifier import (MNISTClassifier, feature_statistics, frechet_distance, label_accuracy,
-                                       predict)
-from aigc_lib.plotting import LiveLossPlot, heatmap, plot_history, show_images
-from aigc_lib.positional import (LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding,
-                                 sinusoidal_table)
-from aigc_lib.sampling import (SamplingConfig, apply_repetition_penalty, apply_temperature, distinct_n,
-                               sample_next_token, top_k_filter, top_p_filter)
-from aigc_lib.schedule import inverse_sqrt, warmup_cosine
-from aigc_lib.seq2seq_data import CharVocab, encode_pairs, format_date, load_dates, random_date_pairs, split_dates
-from aigc_lib.tokenizers import ByteBPETokenizer, CharTokenizer
+from aigc_lib.gan import mode_coverage, GANTask, WGANGPTask, gradient_penalty, interpolate
+from aigc_lib.lm import GPT, GPTConfig, LanguageModelTask, convert_hf_gpt2_state_dict, from_pretrained, hub_reachable
+from aigc_lib.transformer import row_split_linear
+from aigc_lib.evaluation import MNISTClassifier, feature_statistics, frechet_distance, label_accuracy, predict
+from aigc_lib.core import LiveLossPlot, heatmap, plot_history, show_images
+from aigc_lib.transformer import (LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding,
+                                  sinusoidal_table)
+from aigc_lib.lm import (SamplingConfig, apply_repetition_penalty, apply_temperature, distinct_n, sample_next_token,
+                         top_k_filter, top_p_filter)
+from aigc_lib.core import inverse_sqrt, warmup_cosine
+from aigc_lib.transformer import CharVocab, encode_pairs, format_date, load_dates, random_date_pairs, split_dates
+from aigc_lib.lm import ByteBPETokenizer, CharTokenizer
 from aigc_lib.transformer import (BlockConfig, Seq2SeqConfig, Seq2SeqTask, Seq2SeqTransformer, TransformerEncoder,
                                   check_token_ids, trim_padding)
-from aigc_lib.vae import VAE, AutoencoderConfig, VAEConfig, VAETask, beta_vae_loss, held_out_likelihood, \
-    iwae_log_likelihood
-from aigc_lib.vae_losses import bernoulli_log_likelihood, binarize_dynamic, binarize_fixed, log_mean_exp, \
-    reparameterize
+from aigc_lib.vae import (VAE, AutoencoderConfig, VAEConfig, VAETask, beta_vae_loss, held_out_likelihood,
+                          iwae_log_likelihood)
+from aigc_lib.vae import bernoulli_log_likelihood, binarize_dynamic, binarize_fixed, log_mean_exp, reparameterize
 from tests.tasks import RegressionTask, regression_data
 
 NAN, INF = float("nan"), float("inf")

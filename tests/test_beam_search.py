@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from aigc_lib.beam_search import beam_search, greedy_decode, length_penalty
+from aigc_lib.transformer import beam_search, greedy_decode, length_penalty
 
 V, EOS = 4, 3
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from aigc_lib.gpt import GPT, GPTConfig
+from aigc_lib.lm import GPT, GPTConfig
 from benchmarks import gpt_cpu
 
 
@@ -58,28 +58,48 @@ def test_unsplit_linears_give_the_same_logits_and_are_undone(threads):
     torch.testing.assert_close(plain, ref, atol=1e-5, rtol=1e-5)
 
 
-def test_quality_rows_nanogpt_and_fp32_are_scored_by_one_function_on_the_same_batches(monkeypatch, capsys):
+def test_quality_rows_are_scored_by_one_function_on_the_same_batches(monkeypatch, capsys):
     calls = []
-    real = gpt_cpu.heldout_loss
+    real = gpt_cpu.batch_losses
 
     def recording(loss_of, batches):
         calls.append(batches)
         return real(loss_of, batches)
-    monkeypatch.setattr(gpt_cpu, "heldout_loss", recording)
+    monkeypatch.setattr(gpt_cpu, "batch_losses", recording)
     threads = torch.get_num_threads()
     try:
         results = gpt_cpu.main(["--sections", "quality", "--threads", "1", "--budget-s", "0.5",
-                                "--ms-per-iter", "100", "--warmup", "2", "--val-batches", "2"])
+                                "--ms-per-iter", "100", "--warmup", "2", "--val-batches", "2",
+                                "--quality-rows", "ours-bf16,ours,nanogpt-our-lr,nanogpt"])
     finally:
         torch.set_num_threads(threads)
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith(("| ours", "| nanoGPT"))]
-    assert len(rows) == 3, out
+    assert len(rows) == 4, out
     assert any("bf16, lr 0.003" in r for r in rows) and any("fp32, lr 0.003" in r for r in rows)
+    assert any(r.startswith("| nanoGPT's model and loop") and "fp32, lr 0.003" in r for r in rows)
     assert any(r.startswith("| nanoGPT's CPU example") and "fp32, lr 0.001" in r for r in rows)
-    assert len(calls) == 3 and all(b is calls[0] for b in calls) and len(calls[0]) == 2   # same batches, one function
+    assert len(calls) == 4 and all(b is calls[0] for b in calls) and len(calls[0]) == 2   # same batches, one function
     losses = [r["val_loss"] for r in results["quality"].values()]
     assert all(3.0 < v < 5.0 for v in losses), losses   # ~ln 65 = 4.17 after 4 steps: both models evaluated sanely
+    # the one-factor differences, each with its interval, and no figure from another run
+    for label in ("implementation: ours - nanoGPT's code", "learning rate: nanoGPT's code at our rate",
+                  "whole recipe: ours - nanoGPT's CPU example"):
+        assert any(line.startswith(label) and "(95% interval" in line for line in out.splitlines()), label
+    assert "would take" not in out and "44.8" not in out
+
+
+def test_quality_rows_with_fixed_steps_train_every_row_the_same_number_of_steps(capsys):
+    threads = torch.get_num_threads()
+    try:
+        results = gpt_cpu.main(["--sections", "quality", "--threads", "1", "--steps", "3", "--warmup", "1",
+                                "--val-batches", "2", "--quality-rows", "ours,nanogpt"])
+    finally:
+        torch.set_num_threads(threads)
+    assert [r["steps"] for r in results["quality"].values()] == [3, 3]
+    assert [r["examples"] for r in results["quality"].values()] == [36, 36]
+    with pytest.raises(ValueError, match="unknown rows"):
+        gpt_cpu.main(["--sections", "quality", "--quality-rows", "ours,theirs"])
 
 
 def test_heldout_loss_is_the_same_for_nanogpt_and_ours_on_equal_weights():

@@ -3,7 +3,7 @@ import random
 import pytest
 import sacrebleu
 
-from aigc_lib.bleu import corpus_bleu, corpus_bleu_stats, ngrams
+from aigc_lib.transformer import corpus_bleu, corpus_bleu_stats, ngrams
 
 WORDS = "the a cat dog sat on mat rug and ran".split()
 

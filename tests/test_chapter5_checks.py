@@ -9,10 +9,8 @@ import torch
 from transformers import (RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper, TopKLogitsWarper,
                           TopPLogitsWarper)
 
-from aigc_lib.attention import KVCache, MultiHeadAttention
-from aigc_lib.beam_search import beam_search
-from aigc_lib.gpt import GPT, GPTConfig
-from aigc_lib.sampling import apply_repetition_penalty, apply_temperature, top_k_filter, top_p_filter
+from aigc_lib.transformer import KVCache, MultiHeadAttention, beam_search
+from aigc_lib.lm import GPT, GPTConfig, apply_repetition_penalty, apply_temperature, top_k_filter, top_p_filter
 
 
 def raises_or_differs(check):

@@ -6,8 +6,7 @@ import torch
 
 import aigc_lib
 from aigc_lib import History, budget, get_device, seed_everything
-from aigc_lib.checkpoint import get_rng_state, set_rng_state
-from aigc_lib.plotting import heatmap, plot_history, show_images
+from aigc_lib.core import get_rng_state, set_rng_state, heatmap, plot_history, show_images
 
 
 def test_seed_everything_makes_all_generators_repeat():

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from aigc_lib import course_generators as cg
+from aigc_lib import generators as cg
+from aigc_lib.generators import store, training
 from aigc_lib.data import ChecksumError
 
 EXPECTED = ["mlp_gan", "dcgan", "wgan_gp", "cond_gan", "vae", "cond_vae", "ddpm", "ddim50", "flow", "latent"]
@@ -50,7 +51,7 @@ def test_weights_are_small():
 def test_sample_shape_and_range_for_every_name(name, monkeypatch):
     from aigc_lib.diffusion import NoiseSchedule
     if name == "ddpm":   # ancestral sampling runs every step of the schedule: use 20 instead of 1,000 here
-        monkeypatch.setattr(cg, "mnist_schedule", lambda: NoiseSchedule.cosine(20))
+        monkeypatch.setattr(store, "mnist_schedule", lambda: NoiseSchedule.cosine(20))
     model = fresh(name)
     steps = {"ddim50": 2, "flow": 2, "latent": 2}.get(name)
     n = 3
@@ -212,7 +213,7 @@ def test_plan_shrinks_to_the_time_budget_and_the_cosine_schedule_follows(monkeyp
             cls.now += 1.0
             return cls.now
 
-    monkeypatch.setattr(cg, "time", FakeClock)
+    monkeypatch.setattr(training, "time", FakeClock)
     x = torch.rand(200, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     lines = []
     _, info = cg.train_course_generator("vae", x, torch.zeros(200, dtype=torch.long), max_steps=40, chunk=5,
@@ -220,7 +221,7 @@ def test_plan_shrinks_to_the_time_budget_and_the_cosine_schedule_follows(monkeyp
     stage = info["stages"][0]
     assert any("plan 40 -> 25 steps" in line for line in lines), lines
     assert stage["planned_steps"] == 40 and 5 <= stage["steps"] <= 25
-    sched = cg._AdjustableCosine(100, 40)
+    sched = training._AdjustableCosine(100, 40)
     sched.total = 25
     assert sched(24) > sched(25) == pytest.approx(0.1)          # the decay ends at the new plan
 

@@ -5,7 +5,7 @@ from torch import nn
 
 from aigc_lib import Trainer, TrainerConfig, load_checkpoint, save_checkpoint
 from aigc_lib.data import TensorBatches
-from aigc_lib.ema import EMA
+from aigc_lib.core import EMA
 from tests.tasks import RegressionTask, full_and_resumed_runs, regression_data
 
 QUIET = dict(progress=False, live_plot=False)

@@ -9,9 +9,10 @@ from aigc_lib import NonFiniteLossError, Trainer
 from aigc_lib.data import TensorBatches, ring_centers
 from aigc_lib.gan import (DCGANConfig, DCGANDiscriminator, DCGANGenerator, MLPGANConfig, MLPDiscriminator,
                           MLPGenerator, generate)
-from aigc_lib.gan_metrics import copy_check, mode_coverage, nearest_distances
-from aigc_lib.gan_training import (GANTask, WGANGPTask, critic_loss, discriminator_loss, generator_loss_minimax,
-                                   generator_loss_nonsaturating, gradient_penalty, interpolate, wgan_generator_loss)
+from aigc_lib.gan import copy_check, mode_coverage, nearest_distances
+from aigc_lib.gan.metrics import shifted
+from aigc_lib.gan import (GANTask, WGANGPTask, critic_loss, discriminator_loss, generator_loss_minimax,
+                          generator_loss_nonsaturating, gradient_penalty, interpolate, wgan_generator_loss)
 
 QUIET = dict(progress=False, live_plot=False)
 
@@ -383,6 +384,8 @@ def test_points_for_a_linear_generator_may_take_any_value():
 class InterruptedWGAN(WGANGPTask):
     """Raises KeyboardInterrupt (as Ctrl-C would) on its n-th loss computation."""
 
+    resume_may_differ = frozenset({"calls", "interrupt_at_call"})   # test machinery, not settings
+
     def __init__(self, *args, interrupt_at_call=None, **kw):
         super().__init__(*args, **kw)
         self.calls, self.interrupt_at_call = 0, interrupt_at_call
@@ -452,6 +455,47 @@ def test_copy_check_flags_memorisers_and_not_fresh_samples():
     slightly_noisy = memoriser + 0.05 * torch.randn(200, 32, generator=g)
     assert copy_check(slightly_noisy, train, heldout).copied_fraction == 1.0
     assert "100.0% flagged as copies" in str(copy_check(partial, train, heldout))
+
+
+def _blob_images(n, g):
+    """Digit-like test images: smooth random strokes inside the centre 16 x 16 of 24 x 24, zero border."""
+    core = (torch.rand(n, 1, 16, 16, generator=g) > 0.75).float()
+    core = torch.nn.functional.avg_pool2d(core, 3, stride=1, padding=1)
+    return torch.nn.functional.pad(core, (4, 4, 4, 4))
+
+
+def test_copy_check_with_max_shift_catches_shifted_copies_that_pixel_distance_misses():
+    g = torch.Generator().manual_seed(0)
+    train, heldout, fresh = (_blob_images(n, g) for n in (300, 100, 100))
+    moved = {s: shifted(train[:100], s, -s) for s in (1, 2)}             # copies moved by s pixels down and left
+    for s, copies in moved.items():
+        # broken variant: plain pixel distance (max_shift=0) misses shifted copies
+        assert copy_check(copies, train, heldout).copied_fraction < 0.1, s
+        caught = copy_check(copies, train, heldout, max_shift=2)
+        assert caught.copied_fraction == 1.0 and caught.median_ratio == 0.0, s
+        # a window too small for the shift does not catch it
+        if s == 2:
+            assert copy_check(copies, train, heldout, max_shift=1).copied_fraction < 0.1
+    # new images stay unflagged with the shift-tolerant distance, and exact copies stay flagged
+    assert copy_check(fresh, train, heldout, max_shift=2).copied_fraction == 0.0
+    assert copy_check(train[:50], train, heldout, max_shift=2).copied_fraction == 1.0
+
+
+def test_shifted_moves_pixels_and_fills_zeros_and_shift_distance_matches_brute_force():
+    x = torch.arange(1.0, 17.0).reshape(1, 1, 4, 4)
+    down_left = shifted(x, 1, -1)
+    torch.testing.assert_close(down_left[..., 1:, :3], x[..., :3, 1:])
+    assert down_left[..., 0, :].abs().sum() == 0 and down_left[..., :, 3].abs().sum() == 0
+    torch.testing.assert_close(shifted(x, 0, 0), x)
+    g = torch.Generator().manual_seed(1)
+    q, r = torch.rand(5, 1, 6, 6, generator=g), torch.rand(7, 1, 6, 6, generator=g)
+    brute = torch.stack([min((shifted(a[None], dy, dx)[0] - b).norm() for b in r
+                             for dy in (-1, 0, 1) for dx in (-1, 0, 1)) for a in q])
+    torch.testing.assert_close(nearest_distances(q, r, max_shift=1), brute)
+    with pytest.raises(ValueError, match="images"):
+        nearest_distances(q.flatten(1), r.flatten(1), max_shift=1)
+    with pytest.raises(ValueError, match="max_shift"):
+        nearest_distances(q, r, max_shift=-1)
 
 
 def test_nearest_distances_match_brute_force_and_copy_check_errors():

@@ -5,12 +5,10 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from aigc_lib import Trainer
-from aigc_lib.attention import KVCache
-from aigc_lib.beam_search import beam_search
+from aigc_lib.transformer import KVCache, beam_search
 from aigc_lib.data import RandomWindows
-from aigc_lib.gpt import GPT, GPTConfig, LanguageModelTask
-from aigc_lib.gpt2 import config_from_hf, convert_hf_gpt2_state_dict, from_pretrained, gpt_from_hf
-from aigc_lib.sampling import SamplingConfig
+from aigc_lib.lm import GPT, GPTConfig, LanguageModelTask
+from aigc_lib.lm import config_from_hf, convert_hf_gpt2_state_dict, from_pretrained, gpt_from_hf, SamplingConfig
 
 QUIET = dict(progress=False, live_plot=False)
 TINY = dict(vocab_size=23, block_size=16, n_layer=2, n_head=2, n_embd=16)
@@ -210,7 +208,7 @@ def max_logit_difference(model: GPT, hf_model: GPT2LMHeadModel) -> float:
 @pytest.fixture
 def swapped_layer_norms(monkeypatch):
     """A broken converter: each block's ln_1 and ln_2 change places."""
-    import aigc_lib.gpt2 as gpt2_mod
+    import aigc_lib.lm.gpt2 as gpt2_mod
     swap = {"ln_1": "ln_2", "ln_2": "ln_1"}
     broken = [(ours, ".".join(swap.get(part, part) for part in theirs.split(".")), t)
               for ours, theirs, t in gpt2_mod._BLOCK_MAP]
@@ -288,7 +286,7 @@ def test_from_pretrained_says_clearly_when_the_hub_cannot_be_reached(tmp_path):
 
 
 def test_from_pretrained_fails_fast_when_offline(tmp_path, monkeypatch):
-    import aigc_lib.gpt2 as gpt2_mod
+    import aigc_lib.lm.gpt2 as gpt2_mod
     monkeypatch.setattr(gpt2_mod, "hub_reachable", lambda timeout_s: False)
     with pytest.raises(ConnectionError, match="huggingface.co cannot be reached within 3.0 s"):
         from_pretrained("gpt2", cache_dir=str(tmp_path))

@@ -3,8 +3,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import aigc_lib.linear as linear_module
-from aigc_lib.linear import MAX_SPLIT_ROWS, MIN_SPLIT_BYTES, Linear, row_split_linear
+import aigc_lib.transformer.linear as linear_module
+from aigc_lib.transformer import MAX_SPLIT_ROWS, MIN_SPLIT_BYTES, Linear, row_split_linear
 
 
 @pytest.mark.parametrize("out_f, in_f", [(7, 5), (65, 128), (96, 32)])

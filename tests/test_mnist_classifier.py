@@ -5,9 +5,8 @@ import pytest
 import torch
 
 from aigc_lib.data import ChecksumError, load_mnist
-from aigc_lib.mnist_classifier import (WEIGHTS_PATH, MNISTClassifier, classifier_fid, feature_statistics,
-                                       frechet_distance, label_accuracy, load_mnist_classifier, predict,
-                                       train_mnist_classifier)
+from aigc_lib.evaluation import (WEIGHTS_PATH, MNISTClassifier, classifier_fid, feature_statistics, frechet_distance,
+                                 label_accuracy, load_mnist_classifier, predict, train_mnist_classifier)
 
 
 # ------------------------------------------------------------ Fréchet distance

@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from aigc_lib.positional import (LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding,
-                                 sinusoidal_table)
+from aigc_lib.transformer import (LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding,
+                                  sinusoidal_table)
 
 
 def test_sinusoidal_table_matches_the_formula():

@@ -10,15 +10,8 @@ from transformers.generation.logits_process import (
     TopPLogitsWarper,
 )
 
-from aigc_lib.sampling import (
-    SamplingConfig,
-    apply_repetition_penalty,
-    apply_temperature,
-    distinct_n,
-    sample_next_token,
-    top_k_filter,
-    top_p_filter,
-)
+from aigc_lib.lm import (SamplingConfig, apply_repetition_penalty, apply_temperature, distinct_n, sample_next_token,
+                         top_k_filter, top_p_filter)
 
 
 def logits(b=4, v=50, seed=0):

@@ -3,8 +3,9 @@ import datetime as dt
 import pytest
 import torch
 
-from aigc_lib.seq2seq_data import (MAX_SRC_LEN, N_FORMATS, CharVocab, date_vocab, encode_pairs, format_date,
-                                   load_dates, random_date_pairs, split_dates)
+from aigc_lib.transformer import MAX_SRC_LEN
+from aigc_lib.transformer import (N_FORMATS, CharVocab, date_vocab, encode_pairs, format_date, load_dates,
+                                  random_date_pairs, split_dates)
 
 
 def test_every_format_of_a_date():

@@ -1,9 +1,9 @@
-"""Distinct-n per sample and pooled (aigc_lib.text_metrics)."""
+"""Distinct-n per sample and pooled (aigc_lib.lm.text_metrics)."""
 import pytest
 import torch
 
-from aigc_lib.sampling import distinct_n as distinct_n_from_sampling
-from aigc_lib.text_metrics import distinct_n, distinct_n_per_sample, distinct_n_pooled, ngrams
+from aigc_lib.lm import distinct_n as distinct_n_from_sampling
+from aigc_lib.lm import distinct_n, distinct_n_per_sample, distinct_n_pooled, ngrams
 
 
 def test_ngrams():

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from aigc_lib.data import load_tiny_shakespeare
-from aigc_lib.tokenizers import GPT2_SPLIT_PATTERN, ByteBPETokenizer, CharTokenizer
+from aigc_lib.lm import GPT2_SPLIT_PATTERN, ByteBPETokenizer, CharTokenizer
 
 # Code points from several scripts and planes: ASCII, Latin-1, Greek, CJK, emoji,
 # combining marks, digits of other scripts, surrogate-free astral characters, white space.

@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-import aigc_lib.checkpoint as ckpt_mod
+import aigc_lib.core.checkpoint as ckpt_mod
 from aigc_lib import NonFiniteLossError, Task, Trainer, load_checkpoint, save_checkpoint
 from aigc_lib.data import TensorBatches
-from aigc_lib.schedule import inverse_sqrt, warmup_cosine
+from aigc_lib.core import inverse_sqrt, warmup_cosine
 from tests.tasks import RegressionTask, full_and_resumed_runs, regression_data
 
 QUIET = dict(progress=False, live_plot=False)
@@ -335,7 +335,7 @@ def test_resuming_into_a_different_model_names_the_checkpoint(tmp_path):
 import threading
 import warnings
 
-from aigc_lib.checkpoint import CheckpointError
+from aigc_lib.core import CheckpointError
 
 
 def run_with_timeout(fn, seconds=30.0):

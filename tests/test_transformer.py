@@ -2,10 +2,9 @@ import pytest
 import torch
 from torch import nn
 
-import aigc_lib.linear
+import aigc_lib.transformer.linear
 from aigc_lib import Trainer
-from aigc_lib.attention import KVCache, causal_mask, padding_mask
-from aigc_lib.beam_search import greedy_decode
+from aigc_lib.transformer import KVCache, causal_mask, padding_mask, greedy_decode
 from aigc_lib.data import TensorBatches
 from aigc_lib.transformer import (BlockConfig, FeedForward, Seq2SeqConfig, Seq2SeqTask, Seq2SeqTransformer,
                                   TransformerBlock, TransformerDecoder, TransformerEncoder)
@@ -136,7 +135,7 @@ def test_seq2seq_decoder_is_causal_and_encoder_is_not(positional):
 @pytest.mark.parametrize("positional", ["sinusoidal", "rope"])
 @pytest.mark.parametrize("threads", [1, 2], indirect=True)
 def test_seq2seq_cached_decoding_equals_full_decoding(positional, threads, monkeypatch):
-    monkeypatch.setattr(aigc_lib.linear, "MAX_SPLIT_ROWS", 8)   # one-token steps (4 rows) split, full pass not
+    monkeypatch.setattr(aigc_lib.transformer.linear, "MAX_SPLIT_ROWS", 8)   # one-token steps (4 rows) split, full pass not
     model = tiny_model(positional=positional)
     src = torch.tensor([[3, 4, 5, 0], [6, 7, 8, 9], [2, 3, 0, 0], [9, 8, 7, 6]])
     tgt = torch.tensor([[1, 2, 3, 4, 5], [1, 5, 4, 3, 2], [1, 1, 2, 2, 3], [1, 8, 6, 4, 2]])
@@ -175,7 +174,7 @@ def test_seq2seq_task_learns_to_reverse_a_batch():
     model.eval()
     out = greedy_decode(model.next_log_probs_fn(src), torch.ones(16, 1, dtype=torch.long), 5, eos_id=2)
     assert torch.equal(out, tgt)
-    from aigc_lib.beam_search import beam_search
+    from aigc_lib.transformer import beam_search
     for i in range(3):                              # one source, all beams share its encoding
         best = beam_search(model.next_log_probs_fn(src[i]), [1], beam_width=3, max_new_tokens=5, eos_id=2)[0]
         assert best.tokens == tgt[i, 1:].tolist()

@@ -70,7 +70,7 @@ def test_relative_error_check_rejects_zero_and_scaled_estimators():
 # ------------------------------------------------------------------ the closed-form KL against Monte Carlo
 def kl_agrees_with_monte_carlo(kl_formula, n: int = 200_000) -> bool:
     """Chapter 7's check: the formula is within 3 SE of a Monte-Carlo estimate for its three example Gaussians."""
-    from aigc_lib.vae_losses import gaussian_log_prob, reparameterize, standard_normal_log_prob
+    from aigc_lib.vae import gaussian_log_prob, reparameterize, standard_normal_log_prob
 
     mu = torch.tensor([[0.5, -0.5], [1.0, 2.0], [-2.0, 0.1]])
     logvar = torch.tensor([[0.0, -1.0], [0.5, 1.0], [-2.0, 0.3]])
@@ -81,7 +81,7 @@ def kl_agrees_with_monte_carlo(kl_formula, n: int = 200_000) -> bool:
 
 
 def test_kl_check_passes_the_closed_form_and_fails_common_mistakes():
-    from aigc_lib.vae_losses import gaussian_kl
+    from aigc_lib.vae import gaussian_kl
 
     assert kl_agrees_with_monte_carlo(gaussian_kl)
     mistakes = {
@@ -110,3 +110,35 @@ def test_hole_statistic_is_small_for_codes_that_fill_the_box_and_large_for_clust
     clustered = corners.repeat(250, 1) + 0.02 * torch.randn(1000, 2, generator=g)   # four tight clusters
     assert fraction_in_holes(filled) < 0.02
     assert fraction_in_holes(clustered) > 0.8
+
+
+# ------------------------------------------------------------------ an independent reference for the trained-VAE check
+def _distortion_gradients(mu, logvar, f, R, seed, baseline=0.0, sigma_bug=False):
+    """Chapter 7's estimators of d/dmu E_{z ~ N(mu, sigma^2)} f(z): reparameterised and score function, (R, D) each."""
+    from aigc_lib.vae import gaussian_log_prob
+
+    mu_r = mu.repeat(R, 1).requires_grad_()
+    eps = torch.randn(R, mu.shape[-1], generator=torch.Generator().manual_seed(seed))
+    z = mu_r + (logvar.exp() if sigma_bug else (0.5 * logvar).exp()) * eps
+    fz = f(z)
+    (g_rep,) = torch.autograd.grad(fz.sum(), mu_r, retain_graph=True)
+    (g_sf,) = torch.autograd.grad(((fz.detach() - baseline) * gaussian_log_prob(z.detach(), mu_r, logvar)).sum(), mu_r)
+    return g_rep, g_sf
+
+
+def test_reference_from_the_tested_estimator_passes_a_sigma_bug_and_an_independent_one_catches_it():
+    """The chapter's trained-VAE check: a reference made by the reparameterised estimator shares its bug
+    (sigma = exp(logvar) instead of exp(logvar / 2)) and passes it; the score function + baseline does not."""
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(4, 8, generator=g)
+    f = lambda z: torch.nn.functional.softplus(3 * z @ w).sum(-1)       # noqa: E731  a smooth "decoder loss"
+    mu, logvar = torch.full((1, 4), 0.3), torch.full((1, 4), math.log(0.25))  # sigma 0.5 vs the bug's 0.25
+    baseline = float(f(mu + (0.5 * logvar).exp() * torch.randn(5000, 4, generator=g)).mean())
+    ref_independent = torch.cat([_distortion_gradients(mu, logvar, f, 50_000, 100 + i, baseline)[1]
+                                 for i in range(4)]).mean(0)
+    rep, _ = _distortion_gradients(mu, logvar, f, 10_000, 1)
+    bug, _ = _distortion_gradients(mu, logvar, f, 10_000, 1, sigma_bug=True)
+    ref_same_bug = _distortion_gradients(mu, logvar, f, 100_000, 2, sigma_bug=True)[0].mean(0)
+    assert relative_error(rep, ref_independent) < 0.1                       # the right estimator passes
+    assert relative_error(bug, ref_same_bug) < 0.1                          # the flaw: a reference that shares the bug
+    assert relative_error(bug, ref_independent) > 0.1                       # the independent reference catches it

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
-from aigc_lib.vae_losses import (bernoulli_log_likelihood, binarize_dynamic, binarize_fixed, gaussian_kl,
-                                 gaussian_log_prob, log_mean_exp, reparameterize, standard_normal_log_prob)
+from aigc_lib.vae import (bernoulli_log_likelihood, binarize_dynamic, binarize_fixed, gaussian_kl, gaussian_log_prob,
+                          log_mean_exp, reparameterize, standard_normal_log_prob)
 
 
 def test_gaussian_kl_matches_monte_carlo_within_standard_error():

@@ -5,7 +5,7 @@ import math
 
 import torch
 
-from .._checks import check_float, check_int, check_tensor
+from ..core.checks import check_float, check_int, check_tensor
 
 
 def ring_centers(n_modes: int = 8, radius: float = 2.0) -> torch.Tensor:

@@ -2,12 +2,14 @@
 
 Two stages, each trained by :class:`aigc_lib.Trainer`:
 
-1. **Autoencoder.** Chapter 7's :class:`~aigc_lib.vae.VAE` (an MLP with one hidden
+1. **Autoencoder.** Chapter 7's :class:`~aigc_lib.vae.models.VAE` (an MLP with one hidden
    layer, Bernoulli decoder) maps a digit ``(B, 1, 28, 28)`` to ``Z`` numbers.
-   We use the *posterior mean* ``mu(x)`` ``(B, Z)`` as the latent: it is a
-   deterministic code, as in Rombach et al., whose KL-regularised autoencoder
-   also uses the mean. Train it with :func:`make_autoencoder_task` (a
-   :class:`~aigc_lib.vae.VAETask`). Why a VAE and not a plain autoencoder: the
+   We use the *posterior mean* ``mu(x)`` ``(B, Z)`` as the latent: a
+   deterministic code. This is our choice: Rombach et al.'s code (and the
+   ``diffusers`` training scripts) draw a *sample* of the posterior
+   (``encoder_posterior.sample()``, ``latent_dist.sample()``); with their tiny
+   KL weight the two are close. Train it with :func:`make_autoencoder_task` (a
+   :class:`~aigc_lib.vae.models.VAETask`). Why a VAE and not a plain autoencoder: the
    KL term keeps the codes in a compact, roughly Gaussian cloud without holes
    far from the origin, which is an easy target for the second stage; and it
    reuses chapter 7's model unchanged. (A plain autoencoder's codes can sit at
@@ -24,8 +26,9 @@ last step only if ``x_0`` is not much larger than ``eps``, and the
 signal-to-noise ratio at each step is the schedule's only if ``x_0`` has
 variance 1. The encoder's means have some other spread (smaller than 1 for a
 VAE, whose KL pulls them to 0). Like Rombach et al.'s ``scale_factor``
-(``1 / std`` of the latents, one number for all coordinates), we multiply the
-latents by ``1 / std(mu)`` measured once on the training images
+(``1 / std`` of the latents, one number for all coordinates, which they
+estimate on the first training batch), we multiply the latents by
+``1 / std(mu)`` measured once on all the training images
 (:meth:`LatentDiffusion.fit_latent_scale`), and divide by it before decoding.
 One number, not one per coordinate: coordinates the VAE does not use have
 tiny variance, and blowing them up to unit variance would make the denoiser
@@ -42,9 +45,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._checks import check_float, check_int, check_tensor
-from ..task import Task
-from ..vae import VAE, VAEConfig, VAETask
+from ..core.checks import check_float, check_int, check_tensor
+from ..core.task import Task
+from ..vae.models import VAE, VAEConfig, VAETask
 from .ddim import ddim_sample
 from .ddpm import ddpm_loss, ddpm_sample
 from .forward import check_finite
@@ -127,6 +130,24 @@ class LatentDiffusion(nn.Module):
         self.latent_dim = cfg.latent_dim
         #: multiply the encoder's means by this (0 until :meth:`fit_latent_scale` ran); saved in the state dict.
         self.register_buffer("latent_scale", torch.zeros(()))
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False):
+        """``nn.Module.load_state_dict`` with a clear error when the state is of another configuration."""
+        if not isinstance(state_dict, dict):
+            raise TypeError(f"state_dict must be a dict of tensors (from LatentDiffusion.state_dict()), "
+                            f"got {type(state_dict).__name__}")
+        w = state_dict.get("denoiser.inp.weight")
+        if isinstance(w, torch.Tensor) and w.ndim == 2 and w.shape[1] != self.latent_dim:
+            raise ValueError(f"the state dict is of a LatentDiffusion with latent_dim={w.shape[1]}, but this "
+                             f"model has latent_dim={self.latent_dim}: build it with the same LatentDiffusionConfig")
+        mine = self.state_dict()
+        wrong = [k for k, v in state_dict.items() if k in mine and isinstance(v, torch.Tensor)
+                 and v.shape != mine[k].shape]
+        if wrong:
+            k = wrong[0]
+            raise ValueError(f"the state dict does not fit this LatentDiffusion ({self.config}): {k} has shape "
+                             f"{tuple(state_dict[k].shape)}, expected {tuple(mine[k].shape)}")
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     @property
     def scale_fitted(self) -> bool:
@@ -248,7 +269,7 @@ def _device_of(module: nn.Module) -> torch.device:
 
 def make_autoencoder_task(model: LatentDiffusion, beta: float = 1.0, lr: float = 2e-3,
                           kl_warmup_steps: int = 200) -> VAETask:
-    """Stage 1: chapter 7's :class:`~aigc_lib.vae.VAETask` on ``model.autoencoder`` (batches: images in [0, 1])."""
+    """Stage 1: chapter 7's :class:`~aigc_lib.vae.models.VAETask` on ``model.autoencoder`` (batches: images in [0, 1])."""
     if not isinstance(model, LatentDiffusion):
         raise TypeError(f"model must be a LatentDiffusion, got {type(model).__name__}")
     return VAETask(model.autoencoder, beta=beta, lr=lr, kl_warmup_steps=kl_warmup_steps)
@@ -279,6 +300,13 @@ class LatentDiffusionTask(Task):
         self.lr = check_float(lr, "lr", min=0.0, min_open=True)
         self.weight_decay = check_float(weight_decay, "weight_decay", min=0.0)
         self.label_dropout = check_float(label_dropout, "label_dropout", min=0.0, max=1.0)
+
+    def config_signature(self) -> dict[str, Any]:
+        """The default signature plus the fitted ``latent_scale`` (6 significant digits) and the schedule."""
+        sig = super().config_signature()
+        sig["latent_scale"] = float(f"{float(self.model.latent_scale):.6g}")
+        sig.update({f"schedule.{k}": v for k, v in self.model.schedule.config_signature().items()})
+        return sig
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.AdamW(self.model.denoiser.parameters(), lr=self.lr, weight_decay=self.weight_decay)
