@@ -37,6 +37,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out-dir", default="checkpoints/multimodal")
     p.add_argument("--write-weights", action="store_true")
+    p.add_argument("--update-pretrained", action="store_true",
+                   help="with --write-weights: put the new sha256 and training record into aigc_lib/multimodal/pretrained.py")
     args = p.parse_args()
     d = DEFAULTS[args.model]
     steps, batch, lr = args.steps or d["steps"], args.batch or d["batch"], args.lr or d["lr"]
@@ -84,6 +86,27 @@ def main() -> None:
                   "train_seconds": round(seconds, 1), "examples_seen": steps * batch}
         print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB), sha256 {file_hash(path, 'sha256')}")
         print(f"TRAINING_RECORD = {record}")
+        if args.update_pretrained:
+            update_pretrained(args.model, file_hash(path, "sha256"), record)
+
+
+def update_pretrained(model: str, sha256: str, record: dict) -> None:
+    """Rewrite the sha256 and training-record lines of ``model`` in aigc_lib/multimodal/pretrained.py."""
+    import re
+    from pathlib import Path
+
+    import aigc_lib.multimodal.pretrained as pretrained
+
+    path = Path(pretrained.__file__)
+    text = path.read_text()
+    name = model.upper()
+    text, n1 = re.subn(rf'^{name}_SHA256 = ".*"$', f'{name}_SHA256 = "{sha256}"', text, flags=re.M)
+    text, n2 = re.subn(rf"^{name}_TRAINING_RECORD: dict = .*$", f"{name}_TRAINING_RECORD: dict = {record!r}", text,
+                       flags=re.M)
+    if n1 != 1 or n2 != 1:
+        raise RuntimeError(f"could not find the {name} lines in {path}")
+    path.write_text(text)
+    print(f"updated {path.name}: {name}_SHA256 and {name}_TRAINING_RECORD")
 
 
 if __name__ == "__main__":

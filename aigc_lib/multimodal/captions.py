@@ -33,10 +33,10 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .._checks import check_bool, check_float, check_int, check_str
+from ..core.checks import check_bool, check_float, check_int, check_str
 from ..data.download import verify
 from ..data.mnist import _load_subset
-from ..smoke import SMOKE_MAX_EXAMPLES, is_smoke
+from ..core.smoke import SMOKE_MAX_EXAMPLES, is_smoke
 from .strokes import render_strokes, skeletonize
 
 #: Height and width of every captioned image (pixels).
@@ -256,7 +256,7 @@ def render_digit(skeleton: np.ndarray, size: int, thickness: int, position: int,
 def readable_digits(skeletons: np.ndarray, labels: torch.Tensor, classifier=None) -> torch.Tensor:
     """bool ``(N,)``: True where the chapter-6 classifier reads the redrawn digit correctly in all four
     size-thickness styles (drawn at the centre, read through :func:`~aigc_lib.multimodal.checker.normalise_digits`)."""
-    from ..mnist_classifier import load_mnist_classifier, predict
+    from ..evaluation.mnist_classifier import load_mnist_classifier, predict
     from .checker import normalise_digits
 
     classifier = classifier if classifier is not None else load_mnist_classifier()

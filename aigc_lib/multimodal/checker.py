@@ -17,8 +17,8 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from .._checks import check_float, check_tensor
-from ..mnist_classifier import load_mnist_classifier, predict
+from ..core.checks import check_float, check_tensor
+from ..evaluation.mnist_classifier import load_mnist_classifier, predict
 from .captions import ATTRIBUTES, IMAGE_SIZE, POSITION_CENTRES, CaptionedMNIST
 from .strokes import skeletonize
 

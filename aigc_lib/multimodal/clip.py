@@ -22,9 +22,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .._checks import check_float, check_int, check_tensor
-from ..task import Task
-from ..transformer import BlockConfig, TransformerEncoder, check_token_ids
+from ..core.checks import check_float, check_int, check_tensor
+from ..core.task import Task
+from ..transformer.blocks import BlockConfig, TransformerEncoder, check_token_ids
 from .captions import TEXT_CONTEXT, TRAIN_TEMPLATES, VOCAB, CaptionTokenizer, describe
 from .checker import check_canvas_images
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from .._checks import check_int, check_tensor
+from ..core.checks import check_int, check_tensor
+from ..evaluation.intervals import wilson_interval
 from .captions import HELD_OUT_TEMPLATES, VALUES, CaptionTokenizer, describe
 from .clip import CLIP
 
@@ -84,20 +85,11 @@ def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Ten
         return layer((test_x - mean) / std).argmax(1)
 
 
-def wilson_interval(successes: int, trials: int, z: float = 1.959964) -> tuple[float, float]:
-    """95 % Wilson score interval of a proportion (a stand-in until issue 21's ``aigc_lib.evaluation.intervals``)."""
-    successes, trials = check_int(successes, "successes", min=0), check_int(trials, "trials", min=1)
-    if successes > trials:
-        raise ValueError(f"successes ({successes}) cannot exceed trials ({trials})")
-    p = successes / trials
-    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
-    half = z * (p * (1 - p) / trials + z * z / (4 * trials * trials)) ** 0.5 / (1 + z * z / trials)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
 
 def accuracy_headline(label: str, hits: torch.Tensor, seeds: int = 1, unit: str = "images") -> str:
-    """``LABEL: X (95% interval A–B; N images, K seeds)`` for a bool tensor of hits (all seeds pooled)."""
+    """``LABEL: X (95% interval A–B; N images, K seeds)`` for a bool tensor of hits (all seeds pooled).
+
+    The interval is the Wilson score interval of :func:`aigc_lib.evaluation.intervals.wilson_interval`.
+    """
     check_tensor(hits, "hits", ndim=1, kind="bool")
-    n, s = len(hits), int(hits.sum())
-    lo, hi = wilson_interval(s, n)
-    return f"{label}: {s / n:.3f} (95% interval {lo:.3f}–{hi:.3f}; {n:,} {unit}, {seeds} seed{'s' if seeds > 1 else ''})"
+    return wilson_interval(int(hits.sum()), len(hits), k=seeds, unit=unit).headline(label, digits=3)

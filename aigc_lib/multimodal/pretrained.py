@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .._checks import check_str
+from ..core.checks import check_str
 from ..data.download import verify
 from .clip import CLIP, CLIPConfig
 from .vqvae import VQVAE, VQVAEConfig, load_vqvae_file

@@ -24,8 +24,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .._checks import check_bool, check_choice, check_float, check_int, check_tensor
-from ..task import Task
+from ..core.checks import check_bool, check_choice, check_float, check_int, check_tensor
+from ..core.task import Task
 from .checker import check_canvas_images
 
 
