@@ -25,8 +25,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._checks import check_int, check_tensor
-from ..attention import MultiHeadAttention
+from ..core.checks import check_int, check_tensor
+from ..transformer.attention import MultiHeadAttention
 from ..diffusion.unet import AttentionBlock
 
 

@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import check_float, check_int, check_tensor
-from ..task import Task
+from ..core.checks import check_float, check_int, check_tensor
+from ..core.task import Task
 
 
 @dataclass

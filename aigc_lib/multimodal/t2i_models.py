@@ -16,10 +16,10 @@ from pathlib import Path
 
 import torch
 
-from .._checks import check_int
+from ..core.checks import check_int
 from ..data import TensorBatches
 from ..data.download import verify
-from ..trainer import Trainer
+from ..core.trainer import Trainer
 from .latent_autoencoder import AutoencoderTask
 from .text_to_image import TextToImage, TextToImageConfig, TextToImageTask
 from .token_prior import TokenPrior, TokenPriorConfig, TokenPriorTask

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from .._checks import check_tensor
+from ..core.checks import check_tensor
 
 
 def load_course_vqvae():

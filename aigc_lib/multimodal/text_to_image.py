@@ -30,10 +30,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._checks import check_float, check_int, check_tensor
+from ..core.checks import check_float, check_int, check_tensor
 from ..diffusion.flow_matching import flow_matching_loss, flow_sample
 from ..diffusion.guidance import check_guidance_scale, guided_prediction
-from ..task import Task
+from ..core.task import Task
 from .latent_autoencoder import ConvAutoencoder, ConvAutoencoderConfig
 from .text_unet import CaptionEncoder, CaptionEncoderConfig, TextUNet, TextUNetConfig
 

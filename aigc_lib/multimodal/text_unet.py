@@ -18,10 +18,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .._checks import check_int, check_tensor
+from ..core.checks import check_int, check_tensor
 from ..diffusion.unet import AttentionBlock, UNet, UNetConfig
-from ..positional import LearnedPositionalEmbedding
-from ..transformer import BlockConfig, TransformerEncoder, check_token_ids
+from ..transformer.positional import LearnedPositionalEmbedding
+from ..transformer.blocks import BlockConfig, TransformerEncoder, check_token_ids
 from .cross_attention import CaptionContext, TextAttentionBlock, caption_mask
 
 

@@ -26,11 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import check_float, check_int, check_tensor
-from ..gpt import GPT, GPTConfig, LanguageModelTask
-from ..sampling import SamplingConfig, sample_next_token
-from ..task import Task
-from ..transformer import check_token_ids
+from ..core.checks import check_float, check_int, check_tensor
+from ..lm.gpt import GPT, GPTConfig, LanguageModelTask
+from ..lm.sampling import SamplingConfig, sample_next_token
+from ..core.task import Task
+from ..transformer.blocks import check_token_ids
 
 
 @dataclass
