@@ -191,3 +191,15 @@ def test_vqvae_resume_is_exact(tmp_path):
     _fit(resumed, images, 6, tmp_path / "b")
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
+
+
+def test_shipped_weights_load_checked():
+    from aigc_lib.multimodal.pretrained import load_clip, load_vqvae
+
+    clip, vqvae = load_clip(), load_vqvae()
+    images = torch.zeros(2, 1, 32, 32)
+    images[:, :, 8:24, 14:18] = 1.0
+    assert clip.encode_image(images).shape == (2, 64)
+    assert vqvae.encode_indices(images).shape == (2, 8, 8)
+    with pytest.raises(ValueError, match="holds a codebook of 128 codes, not 64"):
+        load_vqvae(codebook_size=64)

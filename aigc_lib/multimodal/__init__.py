@@ -3,10 +3,15 @@ from .captions import (HELD_OUT_COMBOS, HELD_OUT_TEMPLATES, IMAGE_SIZE, POSITION
                        THICKNESSES, TRAIN_TEMPLATES, VOCAB, CaptionedMNIST, CaptionTokenizer, describe,
                        make_captioned_mnist, random_captions)
 from .checker import AttributeChecker, checker_ceiling
+from .clip import CLIP, CLIPConfig, CLIPTask, contrastive_loss
+from .pretrained import load_clip, load_vqvae
+from .vqvae import VQVAE, VQVAEConfig, VQVAETask, VectorQuantizer, codebook_usage
 
 __all__ = ["HELD_OUT_COMBOS", "HELD_OUT_TEMPLATES", "IMAGE_SIZE", "POSITIONS", "SIZES", "TEXT_CONTEXT",
            "THICKNESSES", "TRAIN_TEMPLATES", "VOCAB", "CaptionedMNIST", "CaptionTokenizer", "describe",
-           "make_captioned_mnist", "random_captions", "AttributeChecker", "checker_ceiling"]
+           "make_captioned_mnist", "random_captions", "AttributeChecker", "checker_ceiling", "CLIP", "CLIPConfig",
+           "CLIPTask", "contrastive_loss", "load_clip", "load_vqvae", "VQVAE", "VQVAEConfig", "VQVAETask",
+           "VectorQuantizer", "codebook_usage"]
 
 # chapter 13: text to image (cross-attention U-Net + latent flow matching; GPT token prior)
 from .cross_attention import CaptionContext, CrossAttention, TextAttentionBlock, caption_mask  # noqa: E402

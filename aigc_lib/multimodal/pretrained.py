@@ -4,6 +4,12 @@ Both were trained on the training split of captioned MNIST (:func:`~aigc_lib.mul
 seed 0, two images per digit) with the course Trainer on one CPU thread; the steps, batch size and seconds
 are in :data:`CLIP_TRAINING_RECORD` and :data:`VQVAE_TRAINING_RECORD`. The files are checked against their
 sha256 every time they are loaded: a checksum is never optional.
+
+Both runs (2026-12-08, ``python scripts/train_multimodal.py --model clip|vqvae --write-weights``) shared a 2-core
+machine with many other jobs (load about 8), so their seconds are several times what one quiet core needs.
+Printed at the end of the runs, on the 1,838 test images: CLIP zero-shot accuracy with the held-out phrasings
+digit 0.760, size 0.998, thickness 0.998, position 0.999; VQ-VAE codebook usage 1.000, reconstruction MSE 0.0019
+per pixel.
 """
 from __future__ import annotations
 
@@ -20,10 +26,12 @@ from .vqvae import VQVAE, VQVAEConfig, load_vqvae_file
 FILES = Path(__file__).resolve().parent.parent / "data" / "files"
 CLIP_PATH = FILES / "multimodal_clip.pt"
 VQVAE_PATH = FILES / "multimodal_vqvae.pt"
-CLIP_SHA256 = "not-yet-trained"
-VQVAE_SHA256 = "not-yet-trained"
-CLIP_TRAINING_RECORD: dict = {}
-VQVAE_TRAINING_RECORD: dict = {}
+CLIP_SHA256 = "9e3568a0e0cb8ef535fa20f5932e16fb7ecc0697610ac69dd21a47932ec7664a"
+VQVAE_SHA256 = "da6d36084af28e83cb419b323a24c38da3baa5c90cd47f462375ab178c2f59d9"
+CLIP_TRAINING_RECORD: dict = {'steps': 1300, 'batch_size': 128, 'device': 'cpu', 'threads': 1, 'train_seconds': 1045.7,
+                              'examples_seen': 166400}
+VQVAE_TRAINING_RECORD: dict = {'steps': 2500, 'batch_size': 64, 'device': 'cpu', 'threads': 1, 'train_seconds': 1103.8,
+                               'examples_seen': 160000}
 
 
 def clip_config() -> CLIPConfig:
