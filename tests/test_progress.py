@@ -59,7 +59,7 @@ def test_saved_notebook_keeps_one_progress_line(tmp_path):
         "from aigc_lib.core.progress import progress_bar\n"
         "for _ in progress_bar(range(300), desc='training', mininterval=0):\n"
         "    pass")])
-    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+    nbclient.NotebookClient(nb, timeout=120, iopub_timeout=60, kernel_name="python3",
                             resources={"metadata": {"path": str(tmp_path)}}).execute()
     outputs = nb.cells[0].outputs
     streams = [o for o in outputs if o.output_type == "stream"]
