@@ -27,7 +27,9 @@ book: setup
 	AIGC_BOOK_SOLUTIONS=$(SOLUTIONS) $(BIN)/jupyter-book build . -W --keep-going
 	@echo "Open _build/html/index.html in a browser."
 
+# binder/overrides.json: JupyterLab opens a chapter's .md twin as a notebook (jupytext) on double-click
 lab: setup
+	install -D -m 644 binder/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	$(BIN)/jupyter lab book/
 
 test: setup

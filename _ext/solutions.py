@@ -7,7 +7,9 @@ the environment variable ``AIGC_BOOK_SOLUTIONS=0`` for Jupyter Book. Then this e
    the build's doctrees and points sphinx-external-toc at the copy: ``config-inited`` runs before the TOC is read),
 2. excludes ``book/solutions/`` from the build, and
 3. removes every chapter link to a solution (``[Solution](solutions/...)``, the form ``tests/test_solutions.py``
-   requires) from the sources as they are read, so that no page links to a page that is not built.
+   requires) from the sources as they are read, so that no page links to a page that is not built, and
+4. removes the passages of Markdown pages (the intro) that speak of the solutions, written between
+   ``<!-- solutions -->`` and ``<!-- /solutions -->`` (HTML comments: the full site shows the text between them).
 
 With the variable unset or ``1`` the extension does nothing. ``scripts/check_site.py --no-solutions`` checks the
 result (no solution page, no link to one, every other link resolves).
@@ -27,6 +29,8 @@ SOLUTIONS_CAPTION = "Solutions"
 SOLUTIONS_GLOB = "book/solutions/**"
 #: a chapter's link to its solution, as it appears in the notebook's JSON or in a text file
 SOLUTION_LINK = re.compile(r" ?\[Solution\]\(solutions/[^)\s\"]*\)")
+#: a passage of a Markdown page that only the site with solutions shows
+SOLUTION_PASSAGE = re.compile(r"<!-- solutions -->.*?<!-- /solutions -->", re.S)
 
 
 def solutions_enabled() -> bool:
@@ -63,8 +67,18 @@ def _config_inited(app: Any, config: Any) -> None:
     config.exclude_patterns = list(config.exclude_patterns) + [SOLUTIONS_GLOB]
 
 
+def strip_solution_passages(text: str) -> str:
+    """Markdown ``text`` without its ``<!-- solutions --> ... <!-- /solutions -->`` passages (error if unbalanced)."""
+    opened, closed = text.count("<!-- solutions -->"), text.count("<!-- /solutions -->")
+    if opened != closed:
+        raise ValueError(f"{opened} '<!-- solutions -->' markers but {closed} '<!-- /solutions -->'")
+    return SOLUTION_PASSAGE.sub("", text)
+
+
 def _strip_links(app: Any, docname: str, source: list[str]) -> None:
     source[0] = strip_solution_links(source[0])
+    if str(app.env.doc2path(docname)).endswith(".md"):   # (an .ipynb arrives as JSON: links only)
+        source[0] = strip_solution_passages(source[0])
 
 
 def setup(app: Any) -> dict:

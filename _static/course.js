@@ -36,3 +36,92 @@ document.addEventListener("DOMContentLoaded", () => {
     else img.addEventListener("load", () => keepFigureLegible(img), { once: true });
   });
 });
+
+/* Phone: choosing a section in the page-contents panel (a <dialog> on narrow screens) scrolls there and closes
+ * the panel, as the chapter list's links do by loading a new page. scripts/check_site.py checks it at 390 px. */
+document.addEventListener("click", (event) => {
+  const link = event.target.closest("#pst-secondary-sidebar-modal a[href]");
+  const dialog = document.getElementById("pst-secondary-sidebar-modal");
+  if (link && dialog && dialog.open) dialog.close();
+});
+
+/* Scroll cue: a box that scrolls sideways (a formula, a figure, a code line or a table wider than the column)
+ * gets the class `scroll-cue`, which course.css draws as a shadow at its right edge and a visible scroll bar; a
+ * phone hides scroll bars, so without it half of a 2x2 figure grid or the end of a formula was cut off with no
+ * hint. Every element of the article that scrolls sideways is marked (the theme's, MathJax's and the widgets'
+ * boxes alike), again when MathJax has typeset the page, when content is added (widgets draw after the load
+ * event) and when the width changes. scripts/check_site.py fails on a box that scrolls without the cue. */
+function scrollsSideways(box) {
+  if (box.scrollWidth <= box.clientWidth + 1 || box.clientWidth === 0) return false;
+  const overflow = getComputedStyle(box).overflowX;
+  return overflow === "auto" || overflow === "scroll";
+}
+function markScrollBoxes() {
+  const article = document.querySelector("article");
+  if (!article) return;
+  article.querySelectorAll("*").forEach((box) => {
+    if (box.classList.contains("scroll-hint")) return;
+    const scrolls = scrollsSideways(box);
+    if (scrolls !== box.classList.contains("scroll-cue")) box.classList.toggle("scroll-cue", scrolls);
+    // A figure covers the shadow: it gets a line of text above it as well.
+    const hint = box.previousElementSibling;
+    const hasHint = hint && hint.classList.contains("scroll-hint");
+    if (scrolls && box.querySelector("img") && !hasHint) {
+      const line = document.createElement("div");
+      line.className = "scroll-hint";
+      line.textContent = "\u21c6 wider than the screen: swipe sideways to see all of it";
+      box.before(line);
+    } else if (!scrolls && hasHint) {
+      hint.remove();
+    }
+  });
+}
+let markPending = false;
+function markSoon() {   // at most once per frame
+  if (markPending) return;
+  markPending = true;
+  requestAnimationFrame(() => { markPending = false; markScrollBoxes(); });
+}
+function legibleWhenLoaded(img) {
+  if (img.complete) keepFigureLegible(img);
+  img.addEventListener("load", () => { keepFigureLegible(img); markSoon(); }, { once: true });
+}
+document.addEventListener("DOMContentLoaded", () => {
+  const article = document.querySelector("article");
+  if (!article) return;
+  // figures drawn after this (the widgets' outputs, after the load event) stay legible and get their cue too
+  new MutationObserver((changes) => {
+    for (const change of changes) {
+      change.addedNodes.forEach((node) => {
+        if (node.nodeType !== 1) return;
+        (node.tagName === "IMG" ? [node] : node.querySelectorAll("img")).forEach(legibleWhenLoaded);
+      });
+    }
+    markSoon();
+  }).observe(article, { childList: true, subtree: true });
+});
+window.addEventListener("load", () => {
+  document.querySelectorAll("article .cell_output img").forEach(legibleWhenLoaded);
+  markScrollBoxes();
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) MathJax.startup.promise.then(markScrollBoxes);
+  window.addEventListener("resize", markSoon);
+});
+
+/* @jupyter-widgets/html-manager (the widgets of chapters 2, 5-7) typesets widget text with MathJax 2's
+ * MathJax.Hub.Queue(["Typeset", MathJax.Hub, element]); the site runs MathJax 3, which has no Hub, so every widget
+ * threw "Cannot read properties of undefined (reading 'Queue')". This gives MathJax 3 that one call. MathJax (a
+ * deferred script) has replaced its configuration object by itself before DOMContentLoaded; the widgets are drawn
+ * after the load event. */
+document.addEventListener("DOMContentLoaded", () => {
+  const mathjax = window.MathJax;
+  if (!mathjax || mathjax.Hub) return;
+  mathjax.Hub = {
+    Queue: (...jobs) => jobs.forEach((job) => {
+      const element = Array.isArray(job) ? job[2] : null;
+      if (!element) return;
+      const typeset = () => (mathjax.typesetPromise ? mathjax.typesetPromise([element]) : Promise.resolve());
+      (mathjax.startup && mathjax.startup.promise ? mathjax.startup.promise.then(typeset) : typeset())
+        .catch(() => {});
+    }),
+  };
+});

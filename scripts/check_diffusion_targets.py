@@ -57,13 +57,19 @@ def toy(args) -> None:
 
 def mnist(args) -> None:
     from aigc_lib.diffusion.pretrained import load_mnist_diffusion, mnist_schedule
+    from aigc_lib.data import file_hash
     from aigc_lib.evaluation import classifier_fid, label_accuracy, load_mnist_classifier
 
     test = load_mnist("test")
     reference = test.images[:1000]
     classifier = load_mnist_classifier()
-    # --weights: a file written by scripts/train_diffusion_mnist.py, not (yet) the shipped one: no checksum
-    model = load_mnist_diffusion(args.weights, sha256=None) if args.weights else load_mnist_diffusion()
+    # --weights: a file written by scripts/train_diffusion_mnist.py, not (yet) the shipped one: its own digest, printed
+    if args.weights:
+        digest = file_hash(args.weights)
+        print(f"checking {args.weights} (sha256 {digest})")
+        model = load_mnist_diffusion(args.weights, sha256=digest)
+    else:
+        model = load_mnist_diffusion()
     schedule = mnist_schedule()
     n = args.n
     shape = (n, 1, 28, 28)

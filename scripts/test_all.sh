@@ -1,26 +1,28 @@
 #!/usr/bin/env bash
 # Every test of the course, in the order CI runs them. Called by `make test` (after `make setup`).
-# Prints the time each stage took.
+# Prints the time each stage took, and the total.
+#
+# Each thing is done once:
+# - every notebook (chapters and solutions) is executed once, in smoke mode, inside the Colab-like environment
+#   of scripts/reader_route.sh (nbval checks the tagged outputs there);
+# - the browser checks run once, on the full site. The site without solutions (make book SOLUTIONS=0) is built
+#   while they run and checked without a browser: no solution, link or promise left, and each of its pages is
+#   the full site's page less its solution links (check_site.py --same-as), so the browser's findings hold for it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1   # two pytest workers at one thread each (see CONTRIBUTING.md)
 export PYTHONUNBUFFERED=1   # (no MPLBACKEND: notebooks need the inline backend for their figures)
 declare -a TIMES=()
+T_ALL=$SECONDS
+record() { TIMES+=("$(printf '%-58s %4d s' "$1" "$2")"); }
 stage() {
   local name=$1; shift
   echo; echo "=== $name"
   local t0=$SECONDS
   "$@"
-  TIMES+=("$(printf '%-34s %4d s' "$name" $((SECONDS - t0)))")
+  record "$name" $((SECONDS - t0))
 }
-
-stage "unit tests (pytest tests)"          $BIN/python -m pytest tests -q -n 2 --dist loadfile
-stage "notebooks (nbval, smoke mode)"      env AIGC_SMOKE=1 $BIN/python -m pytest book -q -n 2 --dist loadfile \
-                                               --nbval-lax --nbval-current-env --durations=0
-stage "reader route (Colab-like venv)"     bash scripts/reader_route.sh   # each chapter alone, see the script
-rm -rf _build
-stage "site build (jupyter-book -W)"       $BIN/jupyter-book build . -W --keep-going
 ensure_chromium() {
   command -v chromium >/dev/null 2>&1 || [ -n "${CHROMIUM:-}" ] && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -31,12 +33,29 @@ ensure_chromium() {
     return 1
   fi
 }
-stage "chromium (install if missing)"     ensure_chromium
-stage "site check (headless Chromium)"     $BIN/python scripts/check_site.py _build/html
-# the instructors' build without the worked solutions (make book SOLUTIONS=0), checked the same way
-stage "site build without solutions"       env AIGC_BOOK_SOLUTIONS=0 $BIN/jupyter-book build . -W --keep-going \
-                                               --path-output _build/no_solutions
-stage "site check without solutions"       $BIN/python scripts/check_site.py _build/no_solutions/_build/html --no-solutions
+
+stage "chromium (install if missing)"                          ensure_chromium   # (unit tests use it too)
+stage "unit tests (pytest tests)"                              $BIN/python -m pytest tests -q -n 2 --dist loadfile
+stage "notebooks, each once, in a Colab-like venv (nbval)"    bash scripts/reader_route.sh
+rm -rf _build
+stage "site build (jupyter-book -W)"                           $BIN/jupyter-book build . -W --keep-going
+
+# The instructors' build without the worked solutions (make book SOLUTIONS=0), beside the browser check.
+echo; echo "=== site build without solutions (in the background, beside the site check)"
+t_nosol=$SECONDS
+(AIGC_BOOK_SOLUTIONS=0 $BIN/jupyter-book build . -W --keep-going --path-output _build/no_solutions \
+   > _build/no_solutions.log 2>&1; echo $? > _build/no_solutions.rc; echo $((SECONDS - t_nosol)) > _build/no_solutions.s) &
+nosol_pid=$!
+stage "site check (headless Chromium)"                         $BIN/python scripts/check_site.py _build/html
+wait "$nosol_pid" || true
+if [ "$(cat _build/no_solutions.rc)" != 0 ]; then
+  cat _build/no_solutions.log; echo "site build without solutions failed" >&2; exit 1
+fi
+tail -n 3 _build/no_solutions.log
+record "site build without solutions (beside the site check)" "$(cat _build/no_solutions.s)"
+stage "site check without solutions (no browser: = full site)" $BIN/python scripts/check_site.py \
+    _build/no_solutions/_build/html --no-solutions --static-only --same-as _build/html
 
 echo; echo "=== stage times"
 printf '%s\n' "${TIMES[@]}"
+printf '%-58s %4d s\n' "all stages (wall)" $((SECONDS - T_ALL))

@@ -34,6 +34,12 @@ def regression_data(n: int = 256, d_in: int = 4, seed: int = 0):
 class InterruptedTask(RegressionTask):
     """Raises KeyboardInterrupt (as Ctrl-C would) on its n-th loss computation."""
 
+    resume_may_differ = frozenset({"calls", "interrupt_at_call"})   # test machinery, not settings
+
+    def config_signature(self):
+        # The run is resumed with a plain RegressionTask: the interruption is not part of the task.
+        return {**super().config_signature(), "class": "RegressionTask"}
+
     def __init__(self, interrupt_at_call: int):
         super().__init__()
         self.calls, self.interrupt_at_call = 0, interrupt_at_call

@@ -69,6 +69,9 @@ def test_kid_standard_error_covers_zero_for_one_distribution_and_not_for_two():
     assert apart.value > 5 * apart.standard_error
     with pytest.raises(ValueError):
         kid(gaussian(10), gaussian(10), blocks=1)
+    # normalising by the reference's scale: KID does not change when both sets are scaled by 50
+    x, y = gaussian(400, 0.3, seed=13), gaussian(400, seed=14)
+    assert abs(kid(50 * x, 50 * y).value - kid(x, y).value) < 1e-9 * abs(kid(x, y).value) + 1e-12
 
 
 def test_reference_features_are_computed_once_and_read_only():

@@ -8,7 +8,8 @@ the argument checks every module uses, and the course's plots. The plotting
 names load matplotlib only when first used.
 """
 from .checks import (check_int, check_float, check_bool, check_choice, check_str, check_tensor, check_finite_tensor,
-                     check_non_empty, FLAG_TRUE, FLAG_FALSE, env_flag)
+                     check_non_empty, check_float_tensor, check_shape, check_callable, check_instance,
+                     check_generator, check_sha256, check_device, FLAG_TRUE, FLAG_FALSE, env_flag)
 from .smoke import ENV_VAR, SMOKE_MAX_STEPS, SMOKE_MAX_EXAMPLES, is_smoke, budget
 from .device import get_device, seed_everything
 from .history import History
@@ -20,6 +21,7 @@ from .checkpoint import (CHECKSUM_KEY, CheckpointError, remove_stale_temp_files,
 from .lock import LOCK_NAME, acquire_lock, release_lock
 from .distributed import DistInfo, JOIN_TIMEOUT_S, COLLECTIVE_TIMEOUT, init_from_env, all_reduce_mean, cleanup
 from .trainer_config import NonFiniteLossError, TrainerConfig, RESUMABLE_CHANGES, move_to_device
+from .progress import NotebookLine, progress_bar
 from .trainer import Trainer
 
 #: names of :mod:`aigc_lib.core.plotting`, imported on first use.
@@ -37,8 +39,10 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "NotebookLine", "progress_bar",
     "check_int", "check_float", "check_bool", "check_choice", "check_str", "check_tensor", "check_finite_tensor",
-    "check_non_empty", "FLAG_TRUE", "FLAG_FALSE", "env_flag", "ENV_VAR", "SMOKE_MAX_STEPS", "SMOKE_MAX_EXAMPLES",
+    "check_non_empty", "check_float_tensor", "check_shape", "check_callable", "check_instance",
+    "check_generator", "check_sha256", "check_device", "FLAG_TRUE", "FLAG_FALSE", "env_flag", "ENV_VAR", "SMOKE_MAX_STEPS", "SMOKE_MAX_EXAMPLES",
     "is_smoke", "budget", "get_device", "seed_everything", "History", "LRMultiplier", "warmup_cosine", "inverse_sqrt",
     "constant", "EMA", "Batch", "LossOutput", "Task", "SupervisedTask", "CHECKSUM_KEY", "CheckpointError",
     "remove_stale_temp_files", "save_checkpoint", "load_checkpoint", "get_rng_state", "set_rng_state", "LOCK_NAME",

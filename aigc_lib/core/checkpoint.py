@@ -79,6 +79,7 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temp_files(path)
     payload = {k: v for k, v in state.items() if k != CHECKSUM_KEY}
+    check_loadable(payload)
     payload[CHECKSUM_KEY] = _PLACEHOLDER
     buffer = io.BytesIO()
     torch.save(payload, buffer)
@@ -87,18 +88,56 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> Path:
         raise RuntimeError("internal error: the checksum placeholder is not unique in the checkpoint bytes")
     # The checksum covers every byte of the file: it is computed with the placeholder, then written over it.
     data = data.replace(_PLACEHOLDER.encode(), hashlib.sha256(data).hexdigest().encode())
-    fd, tmp_name = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
+    tmp_name = None
     try:
+        fd, tmp_name = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp_name, path)
+    except OSError as e:
+        if tmp_name is not None and os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+        before = (f"the previous checkpoint {path} is intact" if path.is_file()
+                  else f"no earlier checkpoint exists at {path}")
+        raise CheckpointError(f"could not write checkpoint {path} ({e.strerror or e}, {len(data) / 1e3:.0f} KB "
+                              f"needed); {before}. Free space (or fix the folder) and write it again") from e
     except BaseException:
-        if os.path.exists(tmp_name):
+        if tmp_name is not None and os.path.exists(tmp_name):
             os.unlink(tmp_name)
         raise
     return path
+
+
+#: Types that ``torch.load(..., weights_only=True)`` reads back (exact types: a NumPy scalar is not a float).
+_LOADABLE = (type(None), bool, int, float, complex, str, bytes, torch.Size, torch.dtype, torch.device)
+
+
+def check_loadable(state: Any, name: str = "") -> None:
+    """Raise ``TypeError`` naming the first entry of ``state`` that ``weights_only=True`` could not read back.
+
+    Allowed: dicts, lists, tuples and sets of tensors, ``None``, bools, ints,
+    floats, complex numbers, strings, bytes, ``torch.Size``, dtypes and devices.
+    A checkpoint with anything else (a NumPy scalar, a function, an object)
+    would be written fine and could never be loaded.
+    """
+    if type(state) in _LOADABLE or isinstance(state, torch.Tensor):
+        return
+    if isinstance(state, dict):
+        for k, v in state.items():
+            if type(k) not in (str, int):
+                raise TypeError(f"checkpoint entry {name or 'state'} has a key {k!r} of type {type(k).__name__}; "
+                                f"keys must be str or int")
+            check_loadable(v, f"{name}.{k}" if name else str(k))
+        return
+    if type(state) in (list, tuple, set, frozenset):
+        for i, v in enumerate(state):
+            check_loadable(v, f"{name}[{i}]")
+        return
+    kind = f"{type(state).__module__}.{type(state).__qualname__}"
+    raise TypeError(f"checkpoint entry {name!r} is a {kind}, which torch.load(weights_only=True) cannot read back: "
+                    f"store plain Python values (int(...), float(...), str, list, dict) or tensors there")
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -129,6 +168,11 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             state = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - any failure here means the file is not a usable checkpoint
         # torch's own message may suggest weights_only=False, which would run code from the file: not shown.
+        detail = _unsupported_global(str(e))
+        if detail:
+            raise CheckpointError(f"checkpoint {path} cannot be read with weights_only=True: it holds {detail}, "
+                                  f"which is not a tensor or plain Python value (a task's or loader's state_dict "
+                                  f"put it there). {advice}") from None
         raise CheckpointError(f"checkpoint {path} is damaged or not a checkpoint written by aigc_lib "
                               f"(torch.load raised {type(e).__name__}). {advice}") from None
     if not isinstance(state, dict):
@@ -171,3 +215,10 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _unsupported_global(message: str) -> str | None:
+    """The class that torch's weights-only unpickler refused (from its message), or ``None``."""
+    import re
+    m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", message)
+    return f"an object of {m.group(1)}" if m else None

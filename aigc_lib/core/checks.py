@@ -160,3 +160,67 @@ def env_flag(var: str, value: str | None) -> bool:
         return False
     raise ValueError(f"environment variable {var} must be one of {', '.join(FLAG_TRUE)} (on) or "
                      f"unset, empty, {', '.join(FLAG_FALSE[1:])} (off), case-insensitive; got {value!r}")
+
+
+def check_float_tensor(x: Any, name: str, ndim: int | tuple[int, ...] | None = None, finite: bool = False,
+                       shape_hint: str = "") -> torch.Tensor:
+    """:func:`check_tensor` with ``kind="float"``; with ``finite=True`` also :func:`check_finite_tensor` (one sync)."""
+    check_tensor(x, name, ndim=ndim, kind="float", shape_hint=shape_hint)
+    if finite:
+        check_finite_tensor(x, name)
+    return x
+
+
+def check_shape(x: torch.Tensor, name: str, shape: Iterable[int], what: str = "shape") -> torch.Tensor:
+    """Raise ``ValueError`` unless ``x.shape == shape`` (metadata only)."""
+    shape = tuple(shape)
+    if tuple(x.shape) != shape:
+        raise ValueError(f"{name} must have {what} {shape}, got shape {tuple(x.shape)}")
+    return x
+
+
+def check_callable(value: Any, name: str, expected: str = "a function") -> Any:
+    """Accept a callable (not a string or a class of tensor); ``expected`` says what it should be."""
+    if not callable(value) or isinstance(value, (str, bytes, type)):
+        raise TypeError(f"{name} must be {expected}, got {_shown(value)}")
+    return value
+
+
+def check_instance(value: Any, name: str, cls: type | tuple[type, ...], expected: str | None = None) -> Any:
+    """Accept an instance of ``cls``; the message says ``expected`` (default: the class name)."""
+    if not isinstance(value, cls):
+        names = " or ".join(c.__name__ for c in (cls if isinstance(cls, tuple) else (cls,)))
+        raise TypeError(f"{name} must be {expected or 'a ' + names}, got {_shown(value)}")
+    return value
+
+
+def check_generator(value: Any, name: str = "generator") -> torch.Generator | None:
+    """Accept a ``torch.Generator`` or ``None``."""
+    if value is not None and not isinstance(value, torch.Generator):
+        raise TypeError(f"{name} must be a torch.Generator or None (e.g. torch.Generator().manual_seed(0)), "
+                        f"got {_shown(value)}")
+    return value
+
+
+def check_sha256(value: Any, name: str = "sha256") -> str:
+    """Accept a SHA-256 hex digest (64 hex digits). A checksum is never optional: ``None`` and ``""`` are errors."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a SHA-256 hex digest (64 hex digits); a checksum is never optional. "
+                        f"For a file you made yourself pass aigc_lib.data.file_hash(path); got {_shown(value)}")
+    if len(value) != 64 or any(c not in "0123456789abcdefABCDEF" for c in value):
+        raise ValueError(f"{name} must be a SHA-256 hex digest (64 hex digits), got {value!r} "
+                         f"({len(value)} characters)")
+    return value.lower()
+
+
+def check_device(value: Any, name: str = "device") -> torch.device:
+    """Accept a ``torch.device`` or a device string such as ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``."""
+    if isinstance(value, torch.device):
+        return value
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a device such as 'cpu', 'cuda', 'cuda:0' or 'mps' (or a torch.device), "
+                        f"got {_shown(value)}")
+    try:
+        return torch.device(value)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"{name} must be a device such as 'cpu', 'cuda', 'cuda:0' or 'mps', got {value!r}") from None

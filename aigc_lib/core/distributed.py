@@ -16,12 +16,19 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from .checks import check_choice, check_int
+
 
 @dataclass(frozen=True)
 class DistInfo:
     rank: int = 0
     local_rank: int = 0
     world_size: int = 1
+
+    def __post_init__(self) -> None:
+        world_size = check_int(self.world_size, "world_size", min=1)
+        check_int(self.rank, "rank", min=0, max=world_size - 1, note=f" (world_size={world_size})")
+        check_int(self.local_rank, "local_rank", min=0)
 
     @property
     def is_distributed(self) -> bool:
@@ -75,6 +82,7 @@ def init_from_env(device_type: str = "cpu") -> DistInfo:
     ``RuntimeError`` explains which variables caused the attempt, instead of a
     silent wait. A stray ``WORLD_SIZE`` left in a shell therefore fails fast.
     """
+    check_choice(device_type, "device_type", ("cpu", "cuda", "mps", "xpu"))
     world_size = _env_int("WORLD_SIZE", 1)
     if world_size < 1:
         raise ValueError(f"environment variable WORLD_SIZE must be >= 1, got {world_size}")
@@ -88,6 +96,8 @@ def init_from_env(device_type: str = "cpu") -> DistInfo:
     if not dist.is_initialized():
         addr = os.environ.get("MASTER_ADDR")
         port = _env_int("MASTER_PORT")
+        if not 1 <= port <= 65535:
+            raise ValueError(f"environment variable MASTER_PORT must be 1..65535, got {port}")
         if not addr:
             _env_int("MASTER_ADDR")           # raises the "not set" error
         backend = "nccl" if device_type == "cuda" else "gloo"
@@ -122,6 +132,13 @@ def init_from_env(device_type: str = "cpu") -> DistInfo:
 
 def all_reduce_mean(values: dict[str, float], info: DistInfo, device: torch.device) -> dict[str, float]:
     """Average a dict of numbers over all processes (identity without DDP)."""
+    if not isinstance(values, dict) or not all(isinstance(k, str) for k in values):
+        raise TypeError(f"values must be a dict name -> number, got {type(values).__name__}")
+    bad = [k for k, v in values.items() if isinstance(v, bool) or not isinstance(v, (int, float))]
+    if bad:
+        raise TypeError(f"values must be numbers, but {bad[0]!r} is {values[bad[0]]!r}")
+    if not isinstance(info, DistInfo):
+        raise TypeError(f"info must be a DistInfo, got {type(info).__name__}")
     if not info.is_distributed or not values:
         return values
     keys = sorted(values)

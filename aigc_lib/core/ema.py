@@ -31,6 +31,8 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
+from .checks import check_bool, check_int
+
 
 def _state(module: nn.Module) -> dict[str, torch.Tensor]:
     return {**dict(module.named_parameters()), **dict(module.named_buffers())}
@@ -48,7 +50,10 @@ class EMA:
     def __init__(self, module: nn.Module, decay: float = 0.999, warmup: bool = True) -> None:
         if isinstance(decay, bool) or not isinstance(decay, (int, float)) or math.isnan(decay) or not 0.0 <= decay < 1.0:
             raise ValueError(f"decay must be a number in [0, 1), got {decay!r}")
-        self.decay, self.warmup = float(decay), bool(warmup)
+        if not isinstance(module, nn.Module):
+            raise TypeError(f"module must be an nn.Module (the model to average), got {type(module).__name__}")
+        check_bool(warmup, "warmup")
+        self.decay, self.warmup = float(decay), warmup
         self.num_updates = 0
         self.shadow = {k: v.detach().clone() for k, v in _state(module).items()}
 
@@ -59,11 +64,17 @@ class EMA:
         return min(self.decay, (1 + self.num_updates) / (10 + self.num_updates))
 
     def _check(self, module: nn.Module) -> dict[str, torch.Tensor]:
+        if not isinstance(module, nn.Module):
+            raise TypeError(f"module must be the nn.Module this EMA averages, got {type(module).__name__}")
         state = _state(module)
         if state.keys() != self.shadow.keys():
             missing, extra = sorted(self.shadow.keys() - state.keys()), sorted(state.keys() - self.shadow.keys())
             raise ValueError(f"the module does not match the EMA's weights: missing {missing[:5]}, "
                              f"unexpected {extra[:5]}")
+        for k, v in state.items():
+            if v.shape != self.shadow[k].shape:
+                raise ValueError(f"the module does not match the EMA's weights: {k!r} has shape {tuple(v.shape)}, "
+                                 f"the average {tuple(self.shadow[k].shape)}")
         return state
 
     @torch.no_grad()
@@ -111,12 +122,26 @@ class EMA:
                 "shadow": {k: v.clone() for k, v in self.shadow.items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state["shadow"].keys() != self.shadow.keys():
-            raise ValueError(f"EMA state has weights {sorted(state['shadow'])[:5]}..., this EMA has "
-                             f"{sorted(self.shadow)[:5]}...")
-        for k, v in state["shadow"].items():
-            if v.shape != self.shadow[k].shape:
-                raise ValueError(f"EMA weight {k!r} has shape {tuple(v.shape)}, expected {tuple(self.shadow[k].shape)}")
+        """Restore :meth:`state_dict`; the whole state is checked before anything is assigned."""
+        if not isinstance(state, dict):
+            raise TypeError(f"EMA state must be a dict (from EMA.state_dict()), got {type(state).__name__}")
+        missing = [k for k in ("shadow", "decay", "warmup", "num_updates") if k not in state]
+        if missing:
+            raise KeyError(f"EMA state has no {missing} entries (expected the dict of EMA.state_dict())")
+        shadow = state["shadow"]
+        if not isinstance(shadow, dict) or shadow.keys() != self.shadow.keys():
+            got = sorted(shadow)[:5] if isinstance(shadow, dict) else type(shadow).__name__
+            raise ValueError(f"EMA state has weights {got}..., this EMA has {sorted(self.shadow)[:5]}...")
+        for k, v in shadow.items():
+            if not isinstance(v, torch.Tensor) or v.shape != self.shadow[k].shape:
+                got = tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__
+                raise ValueError(f"EMA weight {k!r} has shape {got}, expected {tuple(self.shadow[k].shape)}")
+        decay = state["decay"]
+        if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0.0 <= decay < 1.0:
+            raise ValueError(f"EMA state decay must be a number in [0, 1), got {decay!r}")
+        check_bool(state["warmup"], "EMA state warmup")
+        num_updates = check_int(state["num_updates"], "EMA state num_updates", min=0)
+        for k, v in shadow.items():
             self.shadow[k] = v.to(self.shadow[k].device).clone()
-        self.decay, self.warmup = float(state["decay"]), bool(state["warmup"])
-        self.num_updates = int(state["num_updates"])
+        self.decay, self.warmup = float(decay), state["warmup"]
+        self.num_updates = num_updates

@@ -61,6 +61,11 @@ class History:
         return {name: [list(p) for p in series] for name, series in self._data.items()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        if not isinstance(state, dict) or not all(
+                isinstance(k, str) and isinstance(v, (list, tuple))
+                and all(isinstance(p, (list, tuple)) and len(p) == 2 for p in v) for k, v in state.items()):
+            raise TypeError(f"History state must be a dict name -> [(step, value), ...] (from "
+                            f"History.state_dict()), got {str(state)[:80]}")
         self._data = defaultdict(list, {k: [(int(s), float(v)) for s, v in series] for k, series in state.items()})
 
     def __repr__(self) -> str:

@@ -22,6 +22,7 @@ def warmup_cosine(warmup_steps: int, total_steps: int, min_ratio: float = 0.1) -
     min_ratio = check_float(min_ratio, "min_ratio", min=0.0, max=1.0)
 
     def multiplier(step: int) -> float:
+        step = check_int(step, "step", min=0)
         if step < warmup_steps:
             return (step + 1) / warmup_steps
         if step >= total_steps:

@@ -16,6 +16,9 @@ three things:
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
+import types
 from typing import Any, Callable
 
 import torch
@@ -47,6 +50,94 @@ class Task(nn.Module):
         ``["critic"] * 5 + ["generator"]``.
         """
         return None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Wrap each subclass's ``__init__`` so that the signature is taken once the task is built.
+
+        Counters or caches that a task changes while it trains then never make
+        a resumed run look like another task.
+        """
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None or getattr(init, "_takes_signature", False):
+            return
+
+        @functools.wraps(init)
+        def __init__(self: "Task", *args: Any, **kw: Any) -> None:
+            outermost = not getattr(self, "_building", False)
+            if outermost:
+                object.__setattr__(self, "_building", True)
+            try:
+                init(self, *args, **kw)
+            finally:
+                if outermost:
+                    object.__setattr__(self, "_building", False)
+            if outermost:
+                try:
+                    object.__setattr__(self, "_signature_at_init", self.config_signature())
+                except Exception:  # noqa: BLE001 - the Trainer computes it again and reports the error
+                    object.__setattr__(self, "_signature_at_init", None)
+
+        __init__._takes_signature = True
+        cls.__init__ = __init__
+
+    #: public attributes that may differ when a run resumes; :meth:`config_signature` leaves them out.
+    resume_may_differ: frozenset[str] = frozenset()
+
+    def config_signature(self) -> dict[str, Any]:
+        """The task's class and hyper-parameters as ``{name: plain value}``: what must not change on resume.
+
+        The Trainer stores it in every checkpoint and refuses to resume a task
+        whose signature differs, naming each difference: a run resumed with
+        another noise schedule, ``time_scale`` or objective would not equal the
+        uninterrupted one.
+
+        The default works for every subclass, with no code of its own. It holds
+        ``"class"`` (the class name) and ``"classes"`` (it and its Task bases: a
+        subclass that only adds behaviour, e.g. stopping at a given step, may
+        resume its base's run and the reverse, when the hyper-parameters they
+        share agree); every public attribute of the task whose
+        value is None, a bool, int, float or str, or a list/tuple/dict of them
+        (``lr``, ``beta``, ``time_scale``, ``betas``, ...); for an attribute
+        with a ``config_signature()`` of its own (such as a
+        :class:`~aigc_lib.diffusion.schedules.NoiseSchedule`), its entries as
+        ``"name.key"``; a function attribute (``loss_fn``) by its qualified
+        name; and the dataclass ``config`` of each direct sub-module
+        (``"model.config.hidden"``). Tensors, weights (checked when they are
+        loaded) and other objects are left out.
+
+        A task adds more by overriding it::
+
+            def config_signature(self):
+                return {**super().config_signature(), "data": self.data_name}
+
+        and leaves out public attributes that may change between runs by
+        listing them in :attr:`resume_may_differ`.
+        """
+        from .resume import _NOT_PLAIN, plain_value
+
+        bases = [c.__qualname__ for c in type(self).__mro__ if issubclass(c, Task) and c is not Task]
+        sig: dict[str, Any] = {"class": type(self).__qualname__, "classes": bases}
+        skip = {"training"} | set(self.resume_may_differ)
+        for name, value in vars(self).items():
+            if name.startswith("_") or name in skip:
+                continue
+            plain = plain_value(value)
+            if plain is not _NOT_PLAIN:
+                sig[name] = plain
+            elif callable(getattr(value, "config_signature", None)) and not isinstance(value, nn.Module):
+                sig.update({f"{name}.{k}": v for k, v in value.config_signature().items()})
+            elif isinstance(value, (types.FunctionType, types.BuiltinFunctionType)):
+                sig[name] = f"{value.__module__}.{value.__qualname__}"
+        for name, child in self.named_children():
+            config = getattr(child, "config", None)
+            if name in skip or not dataclasses.is_dataclass(config) or isinstance(config, type):
+                continue
+            for f in dataclasses.fields(config):
+                plain = plain_value(getattr(config, f.name))
+                if plain is not _NOT_PLAIN:
+                    sig[f"{name}.config.{f.name}"] = plain
+        return sig
 
     def forward(self, batch: Batch, optimizer_name: str = "main") -> LossOutput:
         return self.training_loss(batch, optimizer_name)

@@ -30,12 +30,13 @@ from typing import Any, Iterable, Iterator
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from . import distributed
 from .checkpoint import (CheckpointError, get_rng_state, load_checkpoint, remove_stale_temp_files, save_checkpoint,
                          set_rng_state)
 from .lock import acquire_lock, release_lock
+from .progress import progress_bar
+from .resume import optimizer_classes, optimizer_differences, signature_differences, task_signature
 from .device import get_device
 from .ema import EMA
 from .history import History
@@ -77,8 +78,15 @@ class Trainer:
     ``precision``), or an optimiser hyper-parameter that differs (the base
     learning rate, weight decay, betas, ...), raises ``ValueError`` naming it:
     the resumed run could not equal the uninterrupted one. (A function passed
-    as ``lr_schedule`` cannot be compared and is not checked.) A data stream
+    as ``lr_schedule`` cannot be compared and is not checked.) So does another
+    optimiser class, or another task: the checkpoint stores the task's
+    :meth:`~aigc_lib.core.task.Task.config_signature` (its class and
+    hyper-parameters, e.g. a diffusion task's noise schedule and
+    ``time_scale``), and every difference is named. A data stream
     whose position the checkpoint lacks (or the reverse) gives a warning.
+
+    A write that fails (disk full) raises :class:`CheckpointError` naming the
+    file; the previous checkpoint stays intact, and ``fit()`` resumes from it.
     Pass ``resume=False`` to start afresh and overwrite the checkpoint.
 
     One Trainer trains one task: calling ``fit()`` with another task after
@@ -86,6 +94,9 @@ class Trainer:
     """
 
     def __init__(self, config: TrainerConfig | None = None, **overrides: Any) -> None:
+        if config is not None and not isinstance(config, TrainerConfig):
+            raise TypeError(f"config must be a TrainerConfig or None (settings can also be given as keyword "
+                            f"arguments: Trainer(max_steps=100)), got {type(config).__name__}")
         base = asdict(config) if config is not None else {}
         base.update(overrides)
         self.config = TrainerConfig(**base)
@@ -99,6 +110,8 @@ class Trainer:
         self._running = _RunningMean()
         #: the :class:`~aigc_lib.core.ema.EMA` of the task's weights when ``ema_decay`` is set, else ``None``.
         self.ema: EMA | None = None
+        self._task_signature: dict[str, Any] = {}
+        self._saved_step: int | None = None       # the step of the last checkpoint this run wrote or loaded
 
     # ------------------------------------------------------------------ setup
     @property
@@ -128,6 +141,7 @@ class Trainer:
                 f"Trainer.fit expects a Task (an nn.Module with configure_optimizers and training_loss), "
                 f"got {type(task).__name__}"
             )
+        signature = task_signature(task)
         self.dist = distributed.init_from_env(self.device.type)
         if self.dist.is_distributed and self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
@@ -142,6 +156,7 @@ class Trainer:
         multiplier = self._lr_multiplier()
         self.schedulers = {n: torch.optim.lr_scheduler.LambdaLR(o, multiplier) for n, o in self.optimizers.items()}
         self.task = task
+        self._task_signature = signature
         self.ema = EMA(task, self.config.ema_decay) if self.config.ema_decay is not None else None
 
     def _autocast(self) -> contextlib.AbstractContextManager:
@@ -166,7 +181,9 @@ class Trainer:
             "rng": get_rng_state(),
             "history": self.history.state_dict(),
             "running_means": self._running.state_dict(),
-            "config": config,
+            # The run's settings: the Trainer's, the task's signature and the optimisers' classes.
+            "config": {**config, "task_signature": self._task_signature,
+                       "optimizer_classes": optimizer_classes(self.optimizers)},
         }
         if train_data is not None and hasattr(train_data, "state_dict"):
             state["train_data"] = train_data.state_dict()
@@ -220,19 +237,13 @@ class Trainer:
                 and "max_steps" in stored and stored["max_steps"] != self.config.max_steps):
             changed.append(f"max_steps (shapes the cosine schedule): checkpoint {stored['max_steps']!r}, "
                            f"now {self.config.max_steps!r}")
-        for name, opt in self.optimizers.items():
-            saved_groups = state["optimizers"].get(name, {}).get("param_groups", [])
-            for i, (old, new) in enumerate(zip(saved_groups, opt.param_groups)):
-                for key, new_v in new.items():
-                    if key in ("params", "lr") or key not in old:
-                        continue
-                    old_v = old[key]
-                    norm = (lambda x: [float(t) for t in x] if isinstance(x, (list, tuple)) else
-                            float(x) if isinstance(x, (int, float, torch.Tensor)) and not isinstance(x, bool) else x)
-                    if norm(old_v) != norm(new_v):
-                        where = f"optimizer {name!r}" + (f" group {i}" if len(opt.param_groups) > 1 else "")
-                        what = "learning rate" if key == "initial_lr" else key
-                        changed.append(f"{what} of {where}: checkpoint {old_v!r}, now {new_v!r}")
+        changed += optimizer_differences(state, self.optimizers)
+        if isinstance(stored.get("task_signature"), dict):
+            changed += signature_differences(stored["task_signature"], self._task_signature)
+        else:
+            warnings.warn(f"{path} holds no signature of its task (it was written by an older aigc_lib), so "
+                          f"resuming cannot check that it belongs to a {type(self.task).__name__} with the same "
+                          f"hyper-parameters", stacklevel=3)
         if changed:
             raise ValueError(f"cannot resume from {path}: these settings differ from the checkpoint's, so the "
                              f"resumed run could not equal the uninterrupted one:\n  " + "\n  ".join(changed)
@@ -281,7 +292,18 @@ class Trainer:
         path = self.checkpoint_path
         if path is None or not self.dist.is_main:
             return None
-        return save_checkpoint(self.state_dict(train_data), path)
+        try:
+            saved = save_checkpoint(self.state_dict(train_data), path)
+        except CheckpointError as e:
+            cause = e.__cause__
+            if self._saved_step is not None and isinstance(cause, OSError) and path.is_file():
+                why = cause.strerror or str(cause)
+                raise CheckpointError(f"could not write checkpoint {path} at step {self.step} ({why}); the previous "
+                                      f"checkpoint (step {self._saved_step}) is intact. Free space (or fix the "
+                                      f"folder) and call fit() again to resume from it") from cause
+            raise
+        self._saved_step = self.step
+        return saved
 
     # -------------------------------------------------------------- evaluation
     @torch.no_grad()
@@ -379,6 +401,7 @@ class Trainer:
                 raise cls(f"cannot resume from {path}: the checkpoint does not fit this task (was it written "
                           f"for another model? use another checkpoint_dir, delete the file, or pass "
                           f"resume=False):\n{e}") from e
+            self._saved_step = self.step
             if self.dist.is_main:
                 print(f"Resumed from {path} at step {self.step}.", file=sys.stderr)
         elif path is not None and self.step < self.max_steps:
@@ -403,9 +426,8 @@ class Trainer:
             warnings.warn(f"fit() has nothing to do: the run is at step {self.step} and max_steps={total}; "
                           f"raise max_steps to train longer", stacklevel=3)
         show = self.dist.is_main
-        bar = tqdm(total=total, initial=self.step, disable=not (show and cfg.progress),
-                   file=sys.stdout, mininterval=10.0 if _in_notebook() else 2.0,   # a saved notebook keeps every
-                   dynamic_ncols=True, desc="training")                              # redraw: fewer of them
+        bar = progress_bar(total=total, initial=self.step, disable=not (show and cfg.progress),   # in a notebook:
+                           file=sys.stdout, dynamic_ncols=True, desc="training")   # one line, updated in place
         plot = None
         if show and (cfg.live_plot is True or (cfg.live_plot == "auto" and _in_notebook())):
             from .plotting import LiveLossPlot
@@ -475,7 +497,13 @@ class Trainer:
             sync = ddp.no_sync() if (ddp is not None and i < n - 1) else contextlib.nullcontext()
             with sync:
                 with self._autocast():
-                    out = step_module(batch, name)
+                    try:
+                        out = step_module(batch, name)
+                    except RuntimeError as e:       # e.g. a batch whose shape the model does not take
+                        if type(e) is not RuntimeError:     # out-of-memory and other subclasses keep their type
+                            raise
+                        raise RuntimeError(f"the task's training_loss failed at step {self.step} for optimizer "
+                                           f"{name!r} on a batch of {_describe(batch)}: {e}") from e
                 if isinstance(out, dict) and "loss" not in out:
                     raise KeyError(f"training_loss returned a dict without a 'loss' entry (keys: {sorted(out)}) "
                                    f"for optimizer {name!r}; put the loss to minimise under 'loss'")
@@ -522,3 +550,14 @@ class Trainer:
                                  f"iterator or generator can be read only once. Expected a re-iterable "
                                  f"(a list, TensorBatches, a DataLoader) or an endless generator")
             passes += 1
+
+
+def _describe(batch: Any) -> str:
+    """The shapes and dtypes of a batch, for error messages: ``(x (8, 3) float32, y (8, 1) float32)``."""
+    if isinstance(batch, torch.Tensor):
+        return f"{tuple(batch.shape)} {str(batch.dtype).replace('torch.', '')}"
+    if isinstance(batch, (tuple, list)):
+        return "(" + ", ".join(_describe(b) for b in batch) + ")"
+    if isinstance(batch, dict):
+        return "{" + ", ".join(f"{k}: {_describe(v)}" for k, v in batch.items()) + "}"
+    return type(batch).__name__

@@ -19,6 +19,12 @@ def _check_shard(batch_size: int, world_size: int) -> None:
         raise ValueError(f"batch_size {batch_size} must be divisible by the number of processes {world_size}")
 
 
+def _check_state(state: object, keys: tuple[str, ...], who: str) -> None:
+    if not isinstance(state, dict) or any(k not in state for k in keys):
+        raise KeyError(f"{who} state must be a dict with {list(keys)} (from {who}.state_dict()), got "
+                       f"{str(state)[:80]}")
+
+
 class TensorBatches:
     """Shuffled mini-batches drawn from tensors that share their first dimension.
 
@@ -105,6 +111,7 @@ class TensorBatches:
         return {"epoch": self.epoch, "index": self.index}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
+        _check_state(state, ("epoch", "index"), type(self).__name__)
         self.epoch = check_int(state["epoch"], "state['epoch']", min=0)
         self.index = check_int(state["index"], "state['index']", min=0)
 
@@ -185,4 +192,5 @@ class RandomWindows:
         return {"counter": self.counter}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
+        _check_state(state, ("counter",), type(self).__name__)
         self.counter = check_int(state["counter"], "state['counter']", min=0)

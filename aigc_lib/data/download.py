@@ -36,6 +36,11 @@ def file_hash(path: str | os.PathLike, algorithm: str = "sha256") -> str:
     """Hex digest of a file (``algorithm`` is any name ``hashlib`` knows)."""
     if not isinstance(algorithm, str) or algorithm not in hashlib.algorithms_available:
         raise ValueError(f"algorithm must be a hash name hashlib knows, such as 'sha256' or 'md5', got {algorithm!r}")
+    if not isinstance(path, (str, os.PathLike)) or str(path) == "":
+        raise TypeError(f"path must be a file path (str or Path), got {path!r}")
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no file at {path}" + (" (it is a folder)" if Path(path).is_dir() else "")
+                                + ": expected a file to hash")
     h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -68,6 +73,8 @@ def download(url: str, dest: str | os.PathLike, expected: str, algorithm: str = 
     if not isinstance(url, str) or not url:
         raise TypeError(f"url must be a non-empty string, got {url!r}")
     timeout = check_float(timeout, "timeout", min=0.0, min_open=True, note=" (seconds)")
+    if not isinstance(expected, str) or not expected:
+        raise TypeError(f"expected must be the file's hex digest (a checksum is never optional), got {expected!r}")
     dest = Path(dest)
     if dest.is_file():
         verify(dest, expected, algorithm)

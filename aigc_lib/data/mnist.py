@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import gzip
+import zlib
 import os
 import struct
 import urllib.error
@@ -60,8 +61,14 @@ class MNIST:
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read a gzipped IDX file (the MNIST format) into a uint8 array."""
-    with gzip.open(path, "rb") as f:
-        data = f.read()
+    try:
+        with gzip.open(path, "rb") as f:
+            data = f.read()
+    except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+        raise ValueError(f"{path} is not a gzipped IDX file ({type(e).__name__}: {e}): delete it to download "
+                         f"it again") from None
+    if len(data) < 4:
+        raise ValueError(f"{path} is too short to be an IDX file ({len(data)} bytes)")
     zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
     if zero != 0 or dtype_code != 0x08:
         raise ValueError(f"{Path(path).name} is not an unsigned-byte IDX file")

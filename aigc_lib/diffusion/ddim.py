@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import torch
 
-from .ddpm import Denoiser, _check_shape
-from .forward import predict_x0, randn, start_noise
+from ..core.checks import check_bool, check_float, check_generator
+from .ddpm import Denoiser, check_prediction, check_sampler_args
+from .forward import _predict_x0, check_clip, check_finite, check_like, check_schedule, randn, start_noise
 from .schedules import NoiseSchedule
 
 
@@ -59,16 +60,23 @@ def ddim_step(schedule: NoiseSchedule, eps: torch.Tensor, t: int, t_prev: int, x
     Returns:
         ``x_{t_prev}``, shape of ``xt``.
     """
+    check_schedule(schedule)
     t = schedule.as_step(t)
-    if isinstance(t_prev, torch.Tensor):
+    if isinstance(t_prev, torch.Tensor) and t_prev.numel() == 1 and not t_prev.is_floating_point():
         t_prev = int(t_prev)
     if isinstance(t_prev, bool) or not isinstance(t_prev, int) or not -1 <= t_prev < t:
         raise ValueError(f"t_prev must be an int with -1 <= t_prev < t = {t}, got {t_prev!r}")
-    if not eta >= 0:   # also catches NaN
-        raise ValueError(f"eta must be >= 0 (0: deterministic DDIM, 1: DDPM-like), got {eta}")
+    eta = check_float(eta, "eta", min=0.0, note=" (0: deterministic DDIM, 1: DDPM-like)")
+    clip_x0 = check_clip(clip_x0)
+    check_bool(clipped_eps, "clipped_eps")
+    check_generator(generator)
+    check_finite(xt, "xt")
+    check_like(eps, "eps", xt, "xt", when=f" (the model's prediction at t={t})")
+    if noise is not None:
+        check_like(noise, "noise", xt, "xt")
     a_t = float(schedule.alphas_cumprod[t])
     a_s = float(schedule.alphas_cumprod[t_prev]) if t_prev >= 0 else 1.0
-    x0 = predict_x0(schedule, xt, t, eps)
+    x0 = _predict_x0(schedule, xt, t, eps)
     if clip_x0 is not None:
         x0 = x0.clamp(-clip_x0, clip_x0)
         if clipped_eps:
@@ -108,8 +116,24 @@ def ddim_sample(model: Denoiser, schedule: NoiseSchedule, shape: tuple[int, ...]
     Returns:
         ``x_0`` ``(B, ...)``, or ``(x_0, trajectory)`` when ``trajectory_every`` is given.
     """
-    shape = _check_shape(shape)
-    steps = ddim_timesteps(schedule.num_timesteps, num_steps) if timesteps is None else list(timesteps)
+    shape, trajectory_every = check_sampler_args(model, shape, trajectory_every, generator)
+    check_schedule(schedule)
+    eta = check_float(eta, "eta", min=0.0, note=" (0: deterministic DDIM, 1: DDPM-like)")
+    clip_x0 = check_clip(clip_x0)
+    check_bool(clipped_eps, "clipped_eps")
+    if timesteps is None:
+        steps = ddim_timesteps(schedule.num_timesteps, num_steps)
+    else:
+        if isinstance(timesteps, (str, bytes)) or not hasattr(timesteps, "__iter__"):
+            raise TypeError(f"timesteps must be a list of ints in 0..{schedule.num_timesteps - 1}, got {timesteps!r}")
+        steps = list(timesteps.tolist() if isinstance(timesteps, torch.Tensor) else timesteps)
+        if not steps:
+            raise ValueError(f"timesteps must be a non-empty, strictly decreasing list of ints in "
+                             f"0..{schedule.num_timesteps - 1}, got []")
+        bad = [s for s in steps if isinstance(s, bool) or not isinstance(s, int)]
+        if bad:
+            raise TypeError(f"timesteps must be ints in 0..{schedule.num_timesteps - 1}, got {bad[0]!r} "
+                            f"({type(bad[0]).__name__}) in {steps}")
     schedule.check(torch.as_tensor(steps), "timesteps")
     if any(a <= b for a, b in zip(steps[:-1], steps[1:])):
         raise ValueError(f"timesteps must be strictly decreasing, got {steps}")
@@ -119,7 +143,8 @@ def ddim_sample(model: Denoiser, schedule: NoiseSchedule, shape: tuple[int, ...]
         if trajectory_every and i % trajectory_every == 0:
             traj.append((t, x.cpu()))
         t_prev = steps[i + 1] if i + 1 < len(steps) else -1
-        eps = model(x, torch.full((shape[0],), t, dtype=torch.long, device=x.device))
+        eps = check_prediction(model(x, torch.full((shape[0],), t, dtype=torch.long, device=x.device)), x,
+                               f"at t={t}")
         x = ddim_step(schedule, eps, t, t_prev, x, eta=eta, generator=generator, clip_x0=clip_x0,
                       clipped_eps=clipped_eps)
     if trajectory_every:

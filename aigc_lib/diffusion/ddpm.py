@@ -18,7 +18,9 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from .forward import check_finite, predict_x0, q_posterior, q_sample, randn, start_noise
+from ..core.checks import check_bool, check_callable, check_generator, check_int
+from .forward import (_predict_x0, _q_posterior, check_clip, check_finite, check_like, check_schedule, q_sample, randn,
+                      start_noise)
 from .schedules import NoiseSchedule
 
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -30,11 +32,16 @@ def ddpm_loss(model: Denoiser, schedule: NoiseSchedule, x0: torch.Tensor,
 
     ``t`` is uniform over ``0 .. T-1`` and ``eps ~ N(0, I)``, one of each per example of ``x0`` ``(B, ...)``.
     """
+    check_callable(model, "model", "a denoiser (x_t, t) -> predicted noise")
+    check_schedule(schedule)
     check_finite(x0, "x0")
+    check_generator(generator)
     gen_device = generator.device if generator is not None else x0.device
     t = torch.randint(schedule.num_timesteps, (x0.shape[0],), generator=generator, device=gen_device).to(x0.device)
     noise = randn(x0.shape, generator, x0.device, x0.dtype)
     pred = model(q_sample(schedule, x0, t, noise), t)
+    if not isinstance(pred, torch.Tensor):
+        raise TypeError(f"the model must return a tensor (the predicted noise), got {type(pred).__name__}")
     if pred.shape != x0.shape:
         raise ValueError(f"the model must predict noise of the data's shape {tuple(x0.shape)}, got {tuple(pred.shape)}")
     return F.mse_loss(pred, noise)
@@ -57,11 +64,18 @@ def ddpm_step(schedule: NoiseSchedule, eps: torch.Tensor, t: int, xt: torch.Tens
     Returns:
         ``x_{t-1}``, shape of ``xt``.
     """
+    check_schedule(schedule)
     t = schedule.as_step(t)
-    x0 = predict_x0(schedule, xt, t, eps)
+    clip_x0 = check_clip(clip_x0)
+    check_finite(xt, "xt")
+    check_like(eps, "eps", xt, "xt", when=f" (the model's prediction at t={t})")
+    check_generator(generator)
+    if noise is not None:
+        check_like(noise, "noise", xt, "xt")
+    x0 = _predict_x0(schedule, xt, t, eps)
     if clip_x0 is not None:
         x0 = x0.clamp(-clip_x0, clip_x0)
-    mean, variance = q_posterior(schedule, x0, xt, t)
+    mean, variance = _q_posterior(schedule, x0, xt, t)
     if t == 0:
         return mean
     if noise is None:
@@ -70,10 +84,32 @@ def ddpm_step(schedule: NoiseSchedule, eps: torch.Tensor, t: int, xt: torch.Tens
 
 
 def _check_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    if not isinstance(shape, (tuple, list, torch.Size)):
+        raise TypeError(f"shape must be a tuple of positive ints such as (16, 1, 28, 28), got {shape!r}")
     shape = tuple(shape)
     if not shape or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape):
         raise ValueError(f"shape must be positive ints such as (16, 1, 28, 28), got {shape}")
     return shape
+
+
+def check_sampler_args(model: object, shape: object, trajectory_every: object, generator: object,
+                       what: str = "a denoiser (x_t, t) -> predicted noise") -> tuple[tuple[int, ...], int | None]:
+    """The checks every sampler shares; returns the checked ``shape`` and ``trajectory_every``."""
+    check_callable(model, "model", what)
+    check_generator(generator)
+    return _check_shape(shape), check_int(trajectory_every, "trajectory_every", min=1, allow_none=True,
+                                          note=" (None: no trajectory)")
+
+
+def check_prediction(out: object, x: torch.Tensor, when: str) -> torch.Tensor:
+    """The model's output inside a sampler: a tensor of the samples' shape (metadata only, no sync)."""
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"the model must return a tensor of the samples' shape {tuple(x.shape)}, got "
+                        f"{type(out).__name__} {when}")
+    if out.shape != x.shape:
+        raise ValueError(f"the model must return a tensor of the samples' shape {tuple(x.shape)}, got shape "
+                         f"{tuple(out.shape)} {when}: does it have the channels/size of the data?")
+    return out
 
 
 @torch.no_grad()
@@ -101,18 +137,22 @@ def ddpm_sample(model: Denoiser, schedule: NoiseSchedule, shape: tuple[int, ...]
     Returns:
         ``x_0`` ``(B, ...)``, or ``(x_0, trajectory)`` when ``trajectory_every`` is given.
     """
-    shape = _check_shape(shape)
+    shape, trajectory_every = check_sampler_args(model, shape, trajectory_every, generator)
+    check_schedule(schedule)
+    clip_x0 = check_clip(clip_x0)
+    check_bool(progress, "progress")
     x = start_noise(shape, generator, device, x_start)
     traj: list[tuple[int, torch.Tensor]] = []
     T = schedule.num_timesteps
     steps = range(T - 1, -1, -1)
     if progress:
-        from tqdm import tqdm
-        steps = tqdm(steps, desc="DDPM sampling", mininterval=2.0)
+        from ..core.progress import progress_bar   # (in a notebook: one line, updated in place)
+        steps = progress_bar(steps, desc="DDPM sampling")
     for t in steps:
         if trajectory_every and (T - 1 - t) % trajectory_every == 0:
             traj.append((t, x.cpu()))
-        eps = model(x, torch.full((shape[0],), t, dtype=torch.long, device=x.device))
+        eps = check_prediction(model(x, torch.full((shape[0],), t, dtype=torch.long, device=x.device)), x,
+                               f"at t={t}")
         x = ddpm_step(schedule, eps, t, x, generator=generator, clip_x0=clip_x0)
     if trajectory_every:
         traj.append((-1, x.cpu()))

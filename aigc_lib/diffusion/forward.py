@@ -12,7 +12,36 @@ from __future__ import annotations
 
 import torch
 
+from ..core.checks import check_float, check_generator
 from .schedules import NoiseSchedule
+
+
+def check_schedule(schedule: object, name: str = "schedule") -> NoiseSchedule:
+    """Accept a :class:`NoiseSchedule` (not a name such as ``"cosine"``)."""
+    if not isinstance(schedule, NoiseSchedule):
+        raise TypeError(f"{name} must be a NoiseSchedule (e.g. NoiseSchedule.cosine(1000) or "
+                        f"make_schedule('cosine', 1000)), got {schedule!r} ({type(schedule).__name__})")
+    return schedule
+
+
+def check_like(x: object, name: str, like: torch.Tensor, like_name: str, finite: bool = True,
+               when: str = "") -> torch.Tensor:
+    """A floating-point tensor of ``like``'s shape (and finite, one device sync, if ``finite``)."""
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        kind = f"dtype {x.dtype}" if isinstance(x, torch.Tensor) else f"{type(x).__name__}"
+        raise TypeError(f"{name} must be a floating-point tensor of {like_name}'s shape {tuple(like.shape)}"
+                        f"{when}, got {kind}")
+    if x.shape != like.shape:
+        raise ValueError(f"{name} must have {like_name}'s shape {tuple(like.shape)}{when}, got {tuple(x.shape)}")
+    if finite and not bool(torch.isfinite(x).all()):
+        what = "NaN" if bool(torch.isnan(x).any()) else "an infinite value"
+        raise ValueError(f"{name} holds {what}{when}: expected finite numbers")
+    return x
+
+
+def check_clip(clip_x0: object) -> float | None:
+    return check_float(clip_x0, "clip_x0", min=0.0, min_open=True, allow_none=True,
+                       note=" (the bound of the predicted x0, e.g. 1.0 for images in [-1, 1])")
 
 
 def check_finite(x: torch.Tensor, name: str) -> None:
@@ -20,6 +49,8 @@ def check_finite(x: torch.Tensor, name: str) -> None:
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
         kind = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
         raise TypeError(f"{name} must be a floating-point tensor, got {kind}")
+    if x.ndim == 0 or x.shape[0] == 0:
+        raise ValueError(f"{name} must be a batch (B, ...) with B >= 1, got shape {tuple(x.shape)}")
     if not torch.isfinite(x).all():
         raise ValueError(f"{name} contains NaN or infinite values")
 
@@ -68,11 +99,13 @@ def q_sample(schedule: NoiseSchedule, x0: torch.Tensor, t: torch.Tensor | int,
     Returns:
         ``x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) noise``, shape of ``x0``.
     """
+    check_schedule(schedule)
     check_finite(x0, "x0")
+    check_generator(generator)
     if noise is None:
         noise = randn(x0.shape, generator, x0.device, x0.dtype)
-    elif noise.shape != x0.shape:
-        raise ValueError(f"noise must have the shape of x0 {tuple(x0.shape)}, got {tuple(noise.shape)}")
+    else:
+        check_like(noise, "noise", x0, "x0")
     a = schedule.gather(schedule.alphas_cumprod, t, x0)
     return a.sqrt() * x0 + (1 - a).sqrt() * noise
 
@@ -83,8 +116,13 @@ def q_step(schedule: NoiseSchedule, x_prev: torch.Tensor, t: torch.Tensor | int,
 
     ``x_prev`` is ``x_{t-1}`` ``(B, ...)`` (``x_0`` when ``t = 0``).
     """
+    check_schedule(schedule)
+    check_finite(x_prev, "x_prev")
+    check_generator(generator)
     if noise is None:
         noise = randn(x_prev.shape, generator, x_prev.device, x_prev.dtype)
+    else:
+        check_like(noise, "noise", x_prev, "x_prev")
     beta = schedule.gather(schedule.betas, t, x_prev)
     return (1 - beta).sqrt() * x_prev + beta.sqrt() * noise
 
@@ -99,8 +137,15 @@ def q_posterior(schedule: NoiseSchedule, x0: torch.Tensor, xt: torch.Tensor,
     Returns:
         ``(mean, variance)``: mean of the shape of ``xt``; variance broadcastable to it.
     """
-    if x0.shape != xt.shape:
-        raise ValueError(f"x0 and xt must have the same shape, got {tuple(x0.shape)} and {tuple(xt.shape)}")
+    check_schedule(schedule)
+    check_finite(xt, "xt")
+    check_like(x0, "x0", xt, "xt")
+    return _q_posterior(schedule, x0, xt, t)
+
+
+def _q_posterior(schedule: NoiseSchedule, x0: torch.Tensor, xt: torch.Tensor,
+                 t: torch.Tensor | int) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`q_posterior` without the argument checks (for callers that checked them)."""
     a_bar = schedule.gather(schedule.alphas_cumprod, t, xt)
     a_bar_prev = schedule.gather(schedule.alphas_cumprod_prev, t, xt)
     beta = schedule.gather(schedule.betas, t, xt)
@@ -112,11 +157,21 @@ def q_posterior(schedule: NoiseSchedule, x0: torch.Tensor, xt: torch.Tensor,
 
 def predict_x0(schedule: NoiseSchedule, xt: torch.Tensor, t: torch.Tensor | int, eps: torch.Tensor) -> torch.Tensor:
     """Invert the closed form: ``x0 = (xt - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)``."""
+    check_schedule(schedule)
+    check_finite(xt, "xt")
+    check_like(eps, "eps", xt, "xt")
+    return _predict_x0(schedule, xt, t, eps)
+
+
+def _predict_x0(schedule: NoiseSchedule, xt: torch.Tensor, t: torch.Tensor | int, eps: torch.Tensor) -> torch.Tensor:
+    """:func:`predict_x0` without the argument checks."""
     a = schedule.gather(schedule.alphas_cumprod, t, xt)
     return (xt - (1 - a).sqrt() * eps) / a.sqrt()
 
 
 def eps_to_score(schedule: NoiseSchedule, eps: torch.Tensor, t: torch.Tensor | int) -> torch.Tensor:
     """The score ``grad log q(x_t)`` that an ε-prediction implies: ``-eps / sqrt(1 - alpha_bar_t)``."""
+    check_schedule(schedule)
+    check_finite(eps, "eps")
     a = schedule.gather(schedule.alphas_cumprod, t, eps)
     return -eps / (1 - a).sqrt()

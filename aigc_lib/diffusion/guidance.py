@@ -19,6 +19,8 @@ from typing import Callable
 
 import torch
 
+from ..core.checks import check_callable, check_float, check_generator, check_int
+
 
 def _check_labels(y: torch.Tensor, num_classes: int, name: str = "y", allow_null: bool = True) -> torch.Tensor:
     if not isinstance(y, torch.Tensor) or y.dtype == torch.bool or y.is_floating_point():
@@ -31,18 +33,21 @@ def _check_labels(y: torch.Tensor, num_classes: int, name: str = "y", allow_null
     return y
 
 
-def check_guidance_scale(scale: float) -> float:
-    """Return ``scale`` as a float after checking that it is a number >= 0 (not NaN)."""
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or math.isnan(scale) or scale < 0:
-        raise ValueError(f"guidance scale must be a number >= 0 (0: unconditional, 1: conditional), got {scale!r}")
+def check_guidance_scale(scale: float, name: str = "guidance scale") -> float:
+    """Return ``scale`` as a float after checking that it is a finite number >= 0."""
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale < 0:
+        raise ValueError(f"{name} must be a finite number >= 0 (0: unconditional, 1: conditional), got {scale!r}")
     return float(scale)
 
 
 def drop_labels(y: torch.Tensor, p: float, null_label: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """Labels ``(B,)`` with each one replaced by ``null_label`` with probability ``p`` (for CFG training)."""
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"label dropout probability p must be in [0, 1], got {p}")
+    p = check_float(p, "p", min=0.0, max=1.0, note=" (the label dropout probability)")
+    null_label = check_int(null_label, "null_label", min=1, note=" (the null class = the number of classes)")
+    check_generator(generator)
     _check_labels(y, null_label)
+    if y.ndim != 1:
+        raise ValueError(f"y must be labels (B,), got shape {tuple(y.shape)}")
     gen_device = generator.device if generator is not None else y.device
     drop = (torch.rand(y.shape, generator=generator, device=gen_device) < p).to(y.device)
     return torch.where(drop, torch.full_like(y, null_label), y)
@@ -50,7 +55,13 @@ def drop_labels(y: torch.Tensor, p: float, null_label: int, generator: torch.Gen
 
 def guided_prediction(pred_cond: torch.Tensor, pred_uncond: torch.Tensor, scale: float) -> torch.Tensor:
     """``pred_uncond + scale * (pred_cond - pred_uncond)``, shapes equal."""
-    scale = check_guidance_scale(scale)
+    scale = check_guidance_scale(scale, "guidance scale (scale)")
+    for name, p in (("pred_cond", pred_cond), ("pred_uncond", pred_uncond)):
+        if not isinstance(p, torch.Tensor) or not p.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point tensor, got "
+                            f"{p.dtype if isinstance(p, torch.Tensor) else type(p).__name__}")
+        if not bool(torch.isfinite(p).all()):
+            raise ValueError(f"{name} holds NaN or infinite values: expected a finite prediction")
     if pred_cond.shape != pred_uncond.shape:
         raise ValueError(f"conditional and unconditional predictions differ in shape: {tuple(pred_cond.shape)} "
                          f"vs {tuple(pred_uncond.shape)}")
@@ -72,7 +83,8 @@ def classifier_free_guidance(model: Callable[..., torch.Tensor], y: torch.Tensor
         scale: the guidance scale ``w >= 0``.
         null_label: defaults to ``model.num_classes``.
     """
-    scale = check_guidance_scale(scale)
+    scale = check_guidance_scale(scale, "guidance scale (scale)")
+    check_callable(model, "model", "a class-conditional network model(x, t, y)")
     if null_label is None:
         null_label = getattr(model, "num_classes", 0)
         if not null_label:

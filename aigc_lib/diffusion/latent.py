@@ -131,6 +131,24 @@ class LatentDiffusion(nn.Module):
         #: multiply the encoder's means by this (0 until :meth:`fit_latent_scale` ran); saved in the state dict.
         self.register_buffer("latent_scale", torch.zeros(()))
 
+    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False):
+        """``nn.Module.load_state_dict`` with a clear error when the state is of another configuration."""
+        if not isinstance(state_dict, dict):
+            raise TypeError(f"state_dict must be a dict of tensors (from LatentDiffusion.state_dict()), "
+                            f"got {type(state_dict).__name__}")
+        w = state_dict.get("denoiser.inp.weight")
+        if isinstance(w, torch.Tensor) and w.ndim == 2 and w.shape[1] != self.latent_dim:
+            raise ValueError(f"the state dict is of a LatentDiffusion with latent_dim={w.shape[1]}, but this "
+                             f"model has latent_dim={self.latent_dim}: build it with the same LatentDiffusionConfig")
+        mine = self.state_dict()
+        wrong = [k for k, v in state_dict.items() if k in mine and isinstance(v, torch.Tensor)
+                 and v.shape != mine[k].shape]
+        if wrong:
+            k = wrong[0]
+            raise ValueError(f"the state dict does not fit this LatentDiffusion ({self.config}): {k} has shape "
+                             f"{tuple(state_dict[k].shape)}, expected {tuple(mine[k].shape)}")
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
     @property
     def scale_fitted(self) -> bool:
         return float(self.latent_scale) > 0
@@ -282,6 +300,13 @@ class LatentDiffusionTask(Task):
         self.lr = check_float(lr, "lr", min=0.0, min_open=True)
         self.weight_decay = check_float(weight_decay, "weight_decay", min=0.0)
         self.label_dropout = check_float(label_dropout, "label_dropout", min=0.0, max=1.0)
+
+    def config_signature(self) -> dict[str, Any]:
+        """The default signature plus the fitted ``latent_scale`` (6 significant digits) and the schedule."""
+        sig = super().config_signature()
+        sig["latent_scale"] = float(f"{float(self.model.latent_scale):.6g}")
+        sig.update({f"schedule.{k}": v for k, v in self.model.schedule.config_signature().items()})
+        return sig
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.AdamW(self.model.denoiser.parameters(), lr=self.lr, weight_decay=self.weight_decay)

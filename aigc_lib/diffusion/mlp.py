@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .embeddings import TimeEmbedding, check_class_labels, check_time
+from .embeddings import TimeEmbedding, check_class_labels, check_input_dtype, check_time
 
 
 @dataclass
@@ -37,6 +37,8 @@ class MLPDenoiserConfig:
     num_classes: int = 0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.data_shape, (tuple, list, torch.Size)):
+            raise TypeError(f"data_shape must be a tuple of positive ints such as (2,), got {self.data_shape!r}")
         self.data_shape = tuple(self.data_shape)
         if not self.data_shape or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in self.data_shape):
             raise ValueError(f"data_shape must be positive ints such as (2,), got {self.data_shape}")
@@ -89,6 +91,7 @@ class MLPDenoiser(nn.Module):
             raise ValueError(f"MLPDenoiser expects inputs (B, {', '.join(map(str, shape))}), got {got}")
         if not x.is_floating_point():
             raise TypeError(f"MLPDenoiser expects floating-point inputs, got {x.dtype}")
+        check_input_dtype(x, self, "MLPDenoiser")
         t = check_time(t, x.shape[0], x.device)
         emb = self.time_emb(t)
         labels = check_class_labels(y, self.num_classes, x.shape[0], x.device)

@@ -19,10 +19,12 @@ unconditional, 99.1; guided DDIM-50 (``eta=1``) label accuracy 0.910 at guidance
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
 
+from ..core.checks import check_device, check_sha256
 from ..data.download import verify
 from .schedules import NoiseSchedule
 from .tasks import DDPMTask
@@ -59,12 +61,24 @@ def load_mnist_diffusion(path: str | Path | None = None, sha256: str | None = WE
                          device: torch.device | str = "cpu") -> UNet:
     """Load the shipped MNIST U-Net (or ``path``) in evaluation mode after checking its sha256.
 
+    The checksum is never optional: ``sha256=None`` or ``""`` is an error. For
+    weights you trained yourself, pass ``sha256=aigc_lib.data.file_hash(path)``.
+
     Raises:
         aigc_lib.data.ChecksumError: the file is not the expected one.
     """
+    if path is not None and (not isinstance(path, (str, os.PathLike)) or str(path) == ""):
+        raise TypeError(f"path must be a weights file (str or Path) or None (the shipped weights), got {path!r}")
     path = Path(path) if path is not None else WEIGHTS_PATH
-    if sha256:
-        verify(path, sha256, "sha256")
+    sha256 = check_sha256(sha256)
+    device = check_device(device)
+    if not path.is_file():
+        raise FileNotFoundError(f"no weights file at {path}" + (" (it is a folder)" if path.is_dir() else ""))
+    verify(path, sha256, "sha256")
     model = UNet(mnist_unet_config())
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    try:
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    except Exception as e:  # noqa: BLE001 - not a state dict of this U-Net
+        raise ValueError(f"{path} is not the weights of chapter 8's MNIST U-Net (mnist_unet_config()): "
+                         f"{type(e).__name__}: {str(e).splitlines()[0][:200]}") from None
     return model.to(device).eval()

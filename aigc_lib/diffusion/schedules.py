@@ -22,7 +22,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+
+from ..core.checks import check_float, check_str
 
 
 def _check_num_timesteps(num_timesteps: int) -> None:
@@ -35,6 +38,8 @@ def _check_num_timesteps(num_timesteps: int) -> None:
 def linear_betas(num_timesteps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> torch.Tensor:
     """``(T,)`` float64 betas growing linearly from ``beta_start`` to ``beta_end`` (Ho et al., 2020)."""
     _check_num_timesteps(num_timesteps)
+    beta_start = check_float(beta_start, "beta_start", min=0.0, max=1.0, min_open=True, max_open=True)
+    beta_end = check_float(beta_end, "beta_end", min=0.0, max=1.0, min_open=True, max_open=True)
     if not 0.0 < beta_start <= beta_end < 1.0:
         raise ValueError(f"need 0 < beta_start <= beta_end < 1, got beta_start={beta_start}, beta_end={beta_end}")
     return torch.linspace(beta_start, beta_end, num_timesteps, dtype=torch.float64)
@@ -56,6 +61,8 @@ def cosine_betas(num_timesteps: int = 1000, s: float = 0.008, max_beta: float = 
     keeps the last step from having ``beta = 1`` (no signal at all).
     """
     _check_num_timesteps(num_timesteps)
+    s = check_float(s, "s", min=0.0, note=" (the small offset of the cosine schedule, 0.008 by default)")
+    max_beta = check_float(max_beta, "max_beta", min=0.0, max=1.0, min_open=True, max_open=True)
     if not 0.0 < max_beta < 1.0:
         raise ValueError(f"max_beta must be in (0, 1), got {max_beta}")
     u = torch.arange(num_timesteps + 1, dtype=torch.float64) / num_timesteps
@@ -104,6 +111,11 @@ class NoiseSchedule:
     name: str = "custom"
 
     def __post_init__(self) -> None:
+        check_str(self.name, "name")
+        if isinstance(self.betas, (str, bytes)) or not isinstance(self.betas, (torch.Tensor, list, tuple, np.ndarray)):
+            raise TypeError(f"betas must be a 1-D tensor (T,) of values in (0, 1), got {type(self.betas).__name__}")
+        if isinstance(self.betas, torch.Tensor) and (self.betas.dtype == torch.bool or self.betas.is_complex()):
+            raise TypeError(f"betas must be real numbers in (0, 1), got dtype {self.betas.dtype}")
         b = torch.as_tensor(self.betas, dtype=torch.float64)
         if b.ndim != 1 or b.numel() == 0:
             raise ValueError(f"betas must be a non-empty 1-D tensor (T,), got shape {tuple(b.shape)}")
@@ -114,6 +126,19 @@ class NoiseSchedule:
         self.alphas_cumprod = torch.cumprod(self.alphas, dim=0)
         #: ``alpha_bar_{t-1}``, with ``alpha_bar_{-1} = 1`` (no noise before the first step).
         self.alphas_cumprod_prev = torch.cat([torch.ones(1, dtype=torch.float64), self.alphas_cumprod[:-1]])
+
+    def config_signature(self) -> dict[str, object]:
+        """Name, ``T`` and a fingerprint of the betas, to tell schedules apart when a run resumes.
+
+        The fingerprint is a few sums of the float64 betas (compared by the
+        Trainer to a relative 1e-9), not a bitwise hash: the same schedule
+        computed on another machine may differ in its last bits.
+        """
+        b = self.betas
+        steps = torch.arange(1, b.numel() + 1, dtype=torch.float64)
+        return {"name": self.name, "num_timesteps": self.num_timesteps, "beta_first": float(b[0]),
+                "beta_last": float(b[-1]), "beta_sum": float(b.sum()),
+                "beta_weighted_sum": float((steps * b).sum() / b.numel())}
 
     @classmethod
     def linear(cls, num_timesteps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> NoiseSchedule:

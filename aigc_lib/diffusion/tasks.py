@@ -16,9 +16,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..core.checks import check_float
 from ..core.task import Task
 from .ddpm import ddpm_loss
-from .flow_matching import flow_matching_loss
+from .flow_matching import check_time_scale, flow_matching_loss
+from .forward import check_schedule
 from .guidance import drop_labels
 from .schedules import NoiseSchedule
 
@@ -26,10 +28,12 @@ from .schedules import NoiseSchedule
 class _DenoiserTask(Task):
     def __init__(self, model: nn.Module, lr: float, weight_decay: float, label_dropout: float) -> None:
         super().__init__()
-        if not 0.0 <= label_dropout <= 1.0:
-            raise ValueError(f"label_dropout must be in [0, 1], got {label_dropout}")
-        if not lr > 0:
-            raise ValueError(f"lr must be > 0, got {lr}")
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a denoising network (an nn.Module such as a UNet or MLPDenoiser), "
+                            f"got {model!r} ({type(model).__name__})")
+        label_dropout = check_float(label_dropout, "label_dropout", min=0.0, max=1.0)
+        lr = check_float(lr, "lr", min=0.0, min_open=True)
+        weight_decay = check_float(weight_decay, "weight_decay", min=0.0)
         self.model, self.lr, self.weight_decay, self.label_dropout = model, lr, weight_decay, label_dropout
         self.num_classes = int(getattr(model, "num_classes", 0))
 
@@ -67,7 +71,7 @@ class DDPMTask(_DenoiserTask):
     def __init__(self, model: nn.Module, schedule: NoiseSchedule, lr: float = 1e-3, weight_decay: float = 0.0,
                  label_dropout: float = 0.1) -> None:
         super().__init__(model, lr, weight_decay, label_dropout)
-        self.schedule = schedule
+        self.schedule = check_schedule(schedule)
 
     def training_loss(self, batch: Any, optimizer_name: str = "main") -> torch.Tensor:
         x, denoiser = self._denoiser(batch, drop=True)
@@ -87,7 +91,7 @@ class FlowMatchingTask(_DenoiserTask):
     def __init__(self, model: nn.Module, lr: float = 1e-3, weight_decay: float = 0.0, label_dropout: float = 0.1,
                  time_scale: float = 1000.0) -> None:
         super().__init__(model, lr, weight_decay, label_dropout)
-        self.time_scale = time_scale
+        self.time_scale = check_time_scale(time_scale)
 
     def training_loss(self, batch: Any, optimizer_name: str = "main") -> torch.Tensor:
         x, denoiser = self._denoiser(batch, drop=True)

@@ -25,7 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..transformer.attention import MultiHeadAttention
-from .embeddings import TimeEmbedding, check_class_labels, check_time
+from ..core.checks import check_float
+from .embeddings import TimeEmbedding, check_class_labels, check_input_dtype, check_time
 
 
 @dataclass
@@ -69,6 +70,12 @@ class UNetConfig:
                 raise ValueError(f"{name} must be an int >= 1, got {v!r}")
         if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 0:
             raise ValueError(f"num_classes must be an int >= 0 (0: unconditional), got {self.num_classes!r}")
+        if not isinstance(self.channel_mults, (tuple, list)) or any(
+                isinstance(m, bool) or not isinstance(m, int) for m in self.channel_mults):
+            raise TypeError(f"channel_mults must be a tuple of positive ints, one per level, got {self.channel_mults!r}")
+        if not isinstance(self.attention_levels, (tuple, list)) or any(
+                isinstance(i, bool) or not isinstance(i, int) for i in self.attention_levels):
+            raise TypeError(f"attention_levels must be a tuple of level indices (ints), got {self.attention_levels!r}")
         if not self.channel_mults or any(m < 1 for m in self.channel_mults):
             raise ValueError(f"channel_mults must be positive ints, one per level, got {self.channel_mults}")
         levels = len(self.channel_mults)
@@ -85,8 +92,7 @@ class UNetConfig:
                 raise ValueError(f"groups={self.groups} must divide every level's channels, got {c}")
             if self.attention_levels and c % self.num_heads:
                 raise ValueError(f"num_heads={self.num_heads} must divide every level's channels, got {c}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        check_float(self.dropout, "dropout", min=0.0, max=1.0, max_open=True)
 
     @property
     def size_factor(self) -> int:
@@ -198,6 +204,7 @@ class UNet(nn.Module):
                              f"(input shape {tuple(x.shape)})")
         if not x.is_floating_point():
             raise TypeError(f"UNet expects floating-point images, got {x.dtype}")
+        check_input_dtype(x, self, "UNet")
         factor = cfg.size_factor
         h, w = x.shape[-2:]
         if h % factor or w % factor:

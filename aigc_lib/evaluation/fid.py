@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 import scipy.linalg
 import torch
+from torch import nn
 
 from ..core.checks import check_int, check_tensor
 from .mnist_classifier import MNISTClassifier
@@ -21,6 +22,8 @@ from .mnist_classifier import MNISTClassifier
 def feature_statistics(model: MNISTClassifier, images: torch.Tensor, batch_size: int = 500
                        ) -> tuple[np.ndarray, np.ndarray]:
     """Mean ``(F,)`` and covariance ``(F, F)`` (float64) of the classifier features of ``images``."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be the MNIST classifier (an nn.Module), got {type(model).__name__}")
     check_tensor(images, "images", shape_hint="(N, 1, 28, 28) with values in [0, 1]")
     batch_size = check_int(batch_size, "batch_size", min=1)
     if len(images) < 2:

@@ -22,6 +22,7 @@ on the offline 4,000-digit training split) and prints the new checksum.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..core.checks import check_int, check_tensor
+from ..core.checks import check_device, check_float, check_int, check_sha256, check_tensor
 from ..data.download import verify
 
 
@@ -54,6 +55,14 @@ class MNISTClassifierConfig:
     feature_dim: int = 64
     n_classes: int = 10
     dropout: float = 0.2
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.channels, (tuple, list)) or len(self.channels) != 3:
+            raise TypeError(f"channels must be three ints (one per conv block), got {self.channels!r}")
+        self.channels = tuple(check_int(c, f"channels[{i}]", min=1) for i, c in enumerate(self.channels))
+        self.feature_dim = check_int(self.feature_dim, "feature_dim", min=1)
+        self.n_classes = check_int(self.n_classes, "n_classes", min=2)
+        self.dropout = check_float(self.dropout, "dropout", min=0.0, max=1.0, max_open=True)
 
 
 class MNISTClassifier(nn.Module):
@@ -121,20 +130,34 @@ def load_mnist_classifier(path: str | Path | None = None, sha256: str | None = W
                           device: torch.device | str = "cpu") -> MNISTClassifier:
     """Load the shipped classifier (or ``path``) in evaluation mode after checking its sha256.
 
+    The checksum is never optional (``None`` or ``""`` is an error); for weights
+    you trained yourself pass ``sha256=aigc_lib.data.file_hash(path)``.
+
     Raises:
         aigc_lib.data.ChecksumError: the file is not the expected one.
     """
+    if path is not None and (not isinstance(path, (str, os.PathLike)) or str(path) == ""):
+        raise TypeError(f"path must be a weights file (str or Path) or None (the shipped weights), got {path!r}")
     path = Path(path) if path is not None else WEIGHTS_PATH
-    if sha256 is not None:
-        verify(path, sha256, "sha256")
+    sha256 = check_sha256(sha256)
+    device = check_device(device)
+    if not path.is_file():
+        raise FileNotFoundError(f"no weights file at {path}" + (" (it is a folder)" if path.is_dir() else ""))
+    verify(path, sha256, "sha256")
     model = MNISTClassifier()
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    try:
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    except Exception as e:  # noqa: BLE001 - not a state dict of this classifier
+        raise ValueError(f"{path} is not the weights of the course's MNISTClassifier: "
+                         f"{type(e).__name__}: {str(e).splitlines()[0][:200]}") from None
     return model.to(device).eval()
 
 
 @torch.no_grad()
 def predict(model: MNISTClassifier, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """Predicted digits ``(N,)`` for images ``(N, 1, 28, 28)`` in [0, 1]."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be the MNIST classifier (an nn.Module), got {type(model).__name__}")
     check_tensor(images, "images", shape_hint="(N, 1, 28, 28) with values in [0, 1]")
     batch_size = check_int(batch_size, "batch_size", min=1)
     if len(images) == 0:

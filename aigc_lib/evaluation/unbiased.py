@@ -10,7 +10,9 @@ distribution. Two remedies, both on ``(N, F)`` feature arrays (:mod:`aigc_lib.ev
 * :func:`kid` — the kernel inception distance (Bińkowski et al. 2018): the squared maximum mean discrepancy
   with the cubic kernel ``k(x, y) = (x·y / F + 1)^3``, estimated without bias (the U-statistic, which leaves
   out each sample's kernel with itself). It is computed on ``blocks`` disjoint blocks of the samples; the
-  blocks are independent, so their spread gives an honest standard error.
+  blocks are independent, so their spread gives an honest standard error. The kernel was made for Inception
+  features, whose entries are of order 1; the course classifier's ReLU features are larger, so by default
+  both sets are divided by the root mean square of the reference's entries first (``normalise=True``).
 """
 from __future__ import annotations
 
@@ -120,14 +122,21 @@ class KIDResult:
         return self.value - 1.96 * self.standard_error, self.value + 1.96 * self.standard_error
 
 
-def kid(x: np.ndarray, y: np.ndarray, blocks: int = 10, seed: int = 0) -> KIDResult:
-    """KID between feature sets ``x`` and ``y`` with a standard error (Bińkowski et al. 2018).
+def kid(x: np.ndarray, y: np.ndarray, blocks: int = 10, seed: int = 0, normalise: bool = True) -> KIDResult:
+    """KID between feature sets ``x`` and ``y`` (the reference) with a standard error (Bińkowski et al. 2018).
 
     The rows of each set are shuffled and cut into ``blocks`` disjoint blocks of equal size; the estimate
     is the mean of :func:`mmd2_unbiased` over the block pairs and its standard error is their standard
     deviation over ``sqrt(blocks)``. Unlike the FID its expectation does not depend on the sample count.
+    With ``normalise`` both sets are first divided by ``sqrt(mean(y**2))``, so that the reference's entries
+    have mean square 1 and the cubic kernel sees numbers of order 1, as with Inception features.
     """
     x, y = _features(x, "x"), _features(y, "y")
+    if normalise:
+        rms = float(np.sqrt((y ** 2).mean()))
+        if rms == 0:
+            raise ValueError("the reference features y are all zero: nothing to normalise by")
+        x, y = x / rms, y / rms
     if isinstance(blocks, bool) or not isinstance(blocks, int) or blocks < 2:
         raise ValueError(f"blocks must be an integer >= 2 (the standard error needs two), got {blocks!r}")
     size = min(len(x), len(y)) // blocks

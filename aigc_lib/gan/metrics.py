@@ -58,6 +58,9 @@ def mode_coverage(samples: torch.Tensor, centers: torch.Tensor, std: float, n_st
     std = check_float(std, "std", min=0.0, min_open=True)
     n_std = check_float(n_std, "n_std", min=0.0, min_open=True)
     min_samples = check_int(min_samples, "min_samples", min=1)
+    for name, t in (("samples", samples), ("centers", centers)):
+        if t.ndim == 0 or t.shape[0] == 0:
+            raise ValueError(f"{name} must hold at least one point, got shape {tuple(t.shape)}")
     if samples.ndim != 2 or centers.ndim != 2 or samples.shape[1] != centers.shape[1]:
         raise ValueError(f"samples must be (N, D) and centers (K, D) with the same D, got "
                          f"{tuple(samples.shape)} and {tuple(centers.shape)}")
@@ -97,6 +100,9 @@ def nearest_distances(queries: torch.Tensor, references: torch.Tensor, batch_siz
     check_tensor(queries, "queries", kind="float", shape_hint="(N, ...)")
     check_tensor(references, "references", kind="float", shape_hint="(M, ...)")
     batch_size = check_int(batch_size, "batch_size", min=1)
+    for name, t in (("queries", queries), ("references", references)):
+        if t.ndim == 0 or t.shape[0] == 0:
+            raise ValueError(f"{name} must hold at least one point, got shape {tuple(t.shape)}")
     max_shift = check_int(max_shift, "max_shift", min=0)
     if max_shift and queries.ndim != 4:
         raise ValueError(f"max_shift > 0 needs images (N, C, H, W), got queries of shape {tuple(queries.shape)}")

@@ -37,7 +37,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..core.checks import check_choice, check_float, check_int, check_tensor
+from ..core.checks import check_choice, check_finite_tensor, check_float, check_generator, check_int, check_tensor
 
 
 def check_latent(z: torch.Tensor, latent_dim: int) -> None:
@@ -46,7 +46,10 @@ def check_latent(z: torch.Tensor, latent_dim: int) -> None:
     if z.ndim != 2 or z.shape[1] != latent_dim:
         raise ValueError(f"latent vectors must have shape (B, {latent_dim}), got {tuple(z.shape)}")
     if not z.is_floating_point():
-        raise TypeError(f"latent vectors must be floating point (e.g. from torch.randn), got {z.dtype}")
+        raise TypeError(f"latent vectors must be floating point (e.g. from torch.randn), got {z.dtype} (z)")
+    if z.shape[0] == 0:
+        raise ValueError(f"z must hold at least one latent vector, got shape {tuple(z.shape)}")
+    check_finite_tensor(z, "z")
 
 
 def check_samples(x: torch.Tensor, data_shape: tuple[int, ...], who: str) -> None:
@@ -59,6 +62,8 @@ def check_samples(x: torch.Tensor, data_shape: tuple[int, ...], who: str) -> Non
             hint = (f": {who} was built for {data_shape[0]} channel(s) of {data_shape[1]}x{data_shape[2]} pixels, "
                     f"the input has {x.shape[1]} channel(s) of {x.shape[2]}x{x.shape[3]}")
         raise ValueError(f"{who} expects samples of shape {expected}, got {tuple(x.shape)}{hint}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{who} expects at least one sample x, got shape {tuple(x.shape)}")
     if not x.is_floating_point():
         raise TypeError(f"{who} expects floating-point samples, got {x.dtype}; "
                         f"convert uint8 images to [-1, 1] with x.float() / 127.5 - 1")
@@ -90,8 +95,9 @@ def one_hot(y: torch.Tensor, n_classes: int, dtype: torch.dtype) -> torch.Tensor
 def sample_latent(n: int, latent_dim: int, generator: torch.Generator | None = None,
                   device: torch.device | str = "cpu") -> torch.Tensor:
     """``(n, latent_dim)`` standard normal latent vectors (the prior p(z))."""
-    n = check_int(n, "n", min=0)
+    n = check_int(n, "n", min=1)
     latent_dim = check_int(latent_dim, "latent_dim", min=1)
+    check_generator(generator)
     return torch.randn(n, latent_dim, generator=generator).to(device)
 
 

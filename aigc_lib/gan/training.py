@@ -26,10 +26,20 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..core.checks import check_choice, check_float, check_int, check_tensor
+from ..core.checks import check_choice, check_finite_tensor, check_float, check_int, check_tensor
 from ..core.task import Task
 
 GENERATOR_LOSSES = ("non-saturating", "minimax")
+
+
+def _check_scores(x: object, name: str) -> None:
+    """A non-empty floating-point tensor of logits/scores (metadata only: no sync).
+
+    NaN is not checked here: a NaN loss stops the Trainer with NonFiniteLossError, which names the step.
+    """
+    check_tensor(x, name, kind="float", shape_hint="(B,) or (B, 1) of logits")
+    if x.numel() == 0:
+        raise ValueError(f"{name} must not be empty, got shape {tuple(x.shape)}")
 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
@@ -39,6 +49,8 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
         real_logits: ``(B,)`` logits on real samples (target 1).
         fake_logits: ``(B',)`` logits on generated samples (target 0).
     """
+    _check_scores(real_logits, "real_logits")
+    _check_scores(fake_logits, "fake_logits")
     return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
 
 
@@ -48,6 +60,7 @@ def generator_loss_minimax(fake_logits: torch.Tensor) -> torch.Tensor:
     Its gradient with respect to the logit is ``-D(G(z))``: almost zero when
     ``D`` confidently rejects the fakes, which is exactly early in training.
     """
+    _check_scores(fake_logits, "fake_logits")
     return -F.softplus(fake_logits).mean()
 
 
@@ -57,16 +70,20 @@ def generator_loss_nonsaturating(fake_logits: torch.Tensor) -> torch.Tensor:
     Its gradient with respect to the logit is ``-(1 - D(G(z)))``: close to -1
     when ``D`` confidently rejects the fakes.
     """
+    _check_scores(fake_logits, "fake_logits")
     return F.softplus(-fake_logits).mean()
 
 
 def critic_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
     """WGAN critic loss without the penalty: ``E[f(G(z))] - E[f(x)]`` (the negative Wasserstein estimate)."""
+    _check_scores(real_scores, "real_scores")
+    _check_scores(fake_scores, "fake_scores")
     return fake_scores.mean() - real_scores.mean()
 
 
 def wgan_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
     """WGAN generator loss ``-E[f(G(z))]``."""
+    _check_scores(fake_scores, "fake_scores")
     return -fake_scores.mean()
 
 
@@ -80,6 +97,8 @@ def interpolate(real: torch.Tensor, fake: torch.Tensor, generator: torch.Generat
     """
     check_tensor(real, "real", kind="float")
     check_tensor(fake, "fake", kind="float")
+    check_finite_tensor(real, "real")
+    check_finite_tensor(fake, "fake")
     if real.shape != fake.shape:
         raise ValueError(f"real and fake samples must have the same shape, got {tuple(real.shape)} "
                          f"and {tuple(fake.shape)}")
@@ -99,6 +118,10 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch
         real, fake: paired samples of the same shape ``(B, ...)``; ``fake`` is detached.
         generator: optional random generator for the interpolation weights.
     """
+    if not callable(critic) or isinstance(critic, (str, bytes)):
+        raise TypeError(f"critic must be a network x -> scores (B,), got {type(critic).__name__}")
+    check_tensor(real, "real", kind="float")
+    check_tensor(fake, "fake", kind="float")
     x_hat, _ = interpolate(real.detach(), fake.detach(), generator)
     x_hat.requires_grad_(True)
     scores = critic(x_hat)

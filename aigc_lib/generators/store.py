@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..core.checks import check_float, check_int, check_tensor
+from ..core.checks import check_bool, check_device, check_float, check_generator, check_int, check_tensor
 from ..data.download import ChecksumError, file_hash
 from ..diffusion.ddim import ddim_sample
 from ..diffusion.ddpm import ddpm_sample
@@ -68,6 +68,11 @@ def save_course_generator(name: str, model: nn.Module, info: dict[str, Any],
                           directory: str | os.PathLike | None = None, merge: bool = True) -> dict[str, Any]:
     """Write ``<name>.pt`` (fp32 state dict) and ``<name>.json`` (its record with the sha256); merge the manifest."""
     get_spec(name)
+    _check_model(name, model)
+    if not isinstance(info, dict):
+        raise TypeError(f"info must be a dict of facts about the training (steps, seconds, ...), got "
+                        f"{type(info).__name__}")
+    check_bool(merge, "merge")
     directory = Path(directory) if directory is not None else WEIGHTS_DIR
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu", torch.float32) if v.is_floating_point() else v.detach().cpu()
@@ -99,8 +104,20 @@ def read_manifest(directory: str | os.PathLike | None = None) -> dict[str, dict[
     if not path.is_file():
         raise FileNotFoundError(f"no {MANIFEST} in {directory}: train the course's generators with "
                                 f"`{TRAIN_COMMAND}` (or run it with --merge to rebuild the manifest)")
-    with open(path) as f:
-        return json.load(f)["generators"]
+    fix = f"rebuild it with `{TRAIN_COMMAND} --merge`, or restore it from the repository"
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"manifest {path} is not valid JSON ({e}): {fix}") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("generators"), dict):
+        what = "has no 'generators' entry" if isinstance(manifest, dict) else f"holds a {type(manifest).__name__}"
+        raise ValueError(f"manifest {path} {what}, expected {{'generators': {{name: record}}}}: {fix}")
+    for name, rec in manifest["generators"].items():
+        missing = [k for k in ("file", "sha256") if not isinstance(rec, dict) or not isinstance(rec.get(k), str)]
+        if missing:
+            raise ValueError(f"manifest {path}: the record of {name!r} has no {' or '.join(missing)} "
+                             f"(a string): {fix}")
+    return manifest["generators"]
 
 
 def course_generator_record(name: str, directory: str | os.PathLike | None = None) -> dict[str, Any] | None:
@@ -148,8 +165,26 @@ def load_course_generator(name: str, directory: str | os.PathLike | None = None,
         raise ChecksumError(f"sha256 of {path.name} is {got}, but {MANIFEST} records {rec['sha256']}: the file "
                             f"was changed or belongs to another run; train it again with {command}")
     model = spec.build()
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    try:
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    except Exception as e:  # noqa: BLE001 - not the state dict of this generator
+        raise ValueError(f"{path} (recorded for {name!r} in {directory / MANIFEST}) does not hold the weights of "
+                         f"a {type(model).__name__} built by build_generator({name!r}): {type(e).__name__}: "
+                         f"{str(e).splitlines()[0][:200]}. Train it again with {command}") from None
     return model.to(device).eval()
+
+
+def _check_model(name: str, model: object) -> None:
+    """``model`` must be of the class that ``build_generator(name)`` builds, with the same weight shapes."""
+    expected = get_spec(name).build()
+    if not isinstance(model, type(expected)):
+        raise TypeError(f"model must be a {type(expected).__name__} for the course generator {name!r} (as "
+                        f"build_generator({name!r}) builds it), got {type(model).__name__}")
+    mine, theirs = expected.state_dict(), model.state_dict()
+    wrong = sorted(set(mine) ^ set(theirs)) or [k for k in mine if mine[k].shape != theirs[k].shape]
+    if wrong:
+        raise ValueError(f"model does not have the configuration of the course generator {name!r} "
+                         f"(build_generator({name!r})): its weights differ at {wrong[0]!r}")
 
 
 # ---------------------------------------------------------------- sampling
@@ -198,8 +233,12 @@ def sample(name: str, n: int, labels: torch.Tensor | None = None, generator: tor
     num_steps = check_int(num_steps, "num_steps", min=1, allow_none=True)
     if num_steps is not None and (name == "ddpm" or spec.labels != "guidance"):
         raise ValueError(f"num_steps applies to ddim50, flow and latent only, not to {name!r}")
+    check_generator(generator)
+    device = check_device(device)
     if model is None:
         model = load_course_generator(name, device=device)
+    else:
+        _check_model(name, model)
     model = model.to(device).eval()
     y_dev = None if y is None else y.to(device)
     shape = (n, *IMAGE_SHAPE)

@@ -161,6 +161,9 @@ class GPT(nn.Module):
             raise ValueError(f"token ids must be an integer tensor (B, T) of dtype torch.long or torch.int32, "
                              f"got shape {tuple(idx.shape)} and dtype {idx.dtype}")
         t = idx.shape[1]
+        if idx.shape[0] == 0 or t == 0:
+            raise ValueError(f"idx must hold at least one sequence of at least one token (B, T), got shape "
+                             f"{tuple(idx.shape)}")
         if past + t > self.config.block_size:
             raise ValueError(
                 f"sequence of length {past + t} is longer than the context block_size={self.config.block_size}"
@@ -182,6 +185,10 @@ class GPT(nn.Module):
         Returns:
             ``(B, T, V)`` logits, or ``(B, 1, V)`` with ``last_only``.
         """
+        if caches is not None and (not isinstance(caches, (list, tuple))
+                                   or not all(isinstance(c, KVCache) for c in caches)):
+            raise TypeError(f"caches must be None or a list of KVCache, one per layer, got {type(caches).__name__} "
+                            f"(for a loss on targets use GPT.loss(idx, targets))")
         past = len(caches[0]) if caches else 0
         if caches is not None and len(caches) != len(self.blocks):
             raise ValueError(f"need one KVCache per layer ({len(self.blocks)}), got {len(caches)}")

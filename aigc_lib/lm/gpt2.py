@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from .gpt import GPT, GPTConfig
-from ..core.checks import check_float
+from ..core.checks import check_float, check_str
 
 __all__ = ["config_from_hf", "convert_hf_gpt2_state_dict", "gpt_from_hf", "from_pretrained", "hub_reachable"]
 
@@ -125,6 +125,7 @@ def gpt_from_hf(hf_model: nn.Module) -> GPT:
 def hub_reachable(host: str = "huggingface.co", timeout_s: float = 3.0) -> bool:
     """True if a TCP connection to ``host:443`` opens within ``timeout_s`` seconds."""
     timeout_s = check_float(timeout_s, "timeout_s", min=0.0, min_open=True)
+    check_str(host, "host")
     try:
         socket.create_connection((host, 443), timeout=timeout_s).close()
         return True

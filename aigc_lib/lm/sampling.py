@@ -36,6 +36,8 @@ def _check_logits(logits: torch.Tensor) -> None:
         raise ValueError(f"logits must have shape (B, V), got shape {tuple(logits.shape)}")
     if not logits.is_floating_point():
         raise TypeError(f"logits must be a floating-point tensor, got dtype {logits.dtype}")
+    if logits.numel() == 0:
+        raise ValueError(f"logits must hold at least one row and one token, got shape {tuple(logits.shape)}")
 
 
 def _check_finite(logits: torch.Tensor) -> None:
@@ -117,6 +119,7 @@ def apply_repetition_penalty(logits: torch.Tensor, previous: torch.Tensor, penal
         A new ``(B, V)`` tensor.
     """
     _check_logits(logits)
+    _check_finite(logits)
     penalty = _check_penalty(penalty)
     check_tensor(previous, "previous", shape_hint="(B, t) token ids")
     if penalty == 1.0 or previous.numel() == 0:
@@ -141,7 +144,8 @@ def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
     ``softmax(z / T)`` tends to a one-hot vector on the arg-max as ``T -> 0``;
     :func:`sample_next_token` treats ``T = 0`` as exactly that (greedy).
     """
-    check_tensor(logits, "logits", kind="float")
+    _check_logits(logits)
+    _check_finite(logits)
     temperature = check_float(temperature, "temperature", min=0.0, min_open=True,
                               note=" (use sample_next_token with temperature=0 for greedy decoding)")
     return logits / temperature
@@ -154,6 +158,7 @@ def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
         logits: ``(B, V)``; ``k >= V`` keeps everything.
     """
     _check_logits(logits)
+    _check_finite(logits)
     k = check_int(k, "k", min=1)
     if k >= logits.shape[-1]:
         return logits
@@ -173,6 +178,7 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
         p: in ``(0, 1]``.
     """
     _check_logits(logits)
+    _check_finite(logits)
     p = check_float(p, "p", min=0.0, max=1.0, min_open=True)
     if p == 1.0:
         return logits
@@ -208,7 +214,12 @@ def sample_next_token(
         logits = apply_repetition_penalty(logits, previous, config.repetition_penalty)
     if config.greedy:
         return logits.argmax(dim=-1)
-    logits = apply_temperature(logits, config.temperature)
+    scaled = apply_temperature(logits, config.temperature)
+    if not bool(torch.isfinite(scaled[torch.isfinite(logits)]).all()):
+        # A tiny temperature overflows logits / T to inf. Shifted by the row's maximum the quotients are <= 0:
+        # the maximum stays 0 and the rest go to -inf, i.e. greedy decoding, the limit of T -> 0.
+        scaled = apply_temperature(logits - logits.max(dim=-1, keepdim=True).values, config.temperature)
+    logits = scaled
     if config.top_k is not None:
         logits = top_k_filter(logits, config.top_k)
     if config.top_p is not None:

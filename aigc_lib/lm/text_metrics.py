@@ -35,13 +35,28 @@ def _as_sequences(sequences: Iterable[Sequence[int]] | torch.Tensor) -> list[lis
     if isinstance(sequences, torch.Tensor) and sequences.ndim != 2:
         raise ValueError(f"sequences must be a list of token sequences or a (B, T) tensor, "
                          f"got a tensor of shape {tuple(sequences.shape)}; wrap one sequence in a list")
+    if isinstance(sequences, torch.Tensor) and (sequences.is_floating_point() or sequences.is_complex()
+                                                or sequences.dtype == torch.bool):
+        raise TypeError(f"sequences must hold integer token ids, got a tensor of dtype {sequences.dtype}")
+    if not hasattr(sequences, "__iter__"):
+        raise TypeError(f"sequences must be a list of token sequences, e.g. [[1, 2, 3]], got "
+                        f"{type(sequences).__name__}")
     out = []
     for seq in sequences:
         seq = seq.tolist() if isinstance(seq, torch.Tensor) else seq
         if isinstance(seq, int):
             raise TypeError(f"sequences must be a list of token sequences, e.g. [[1, 2, 3]], got an element "
                             f"{seq!r}; wrap one sequence in a list: distinct_n([seq], n)")
-        out.append(list(seq))
+        if isinstance(seq, (str, bytes)) or not hasattr(seq, "__iter__"):
+            raise TypeError(f"sequences must hold sequences of integer token ids, got an element {seq!r} "
+                            f"({type(seq).__name__}); encode texts with a tokenizer first")
+        seq = list(seq)
+        bad = [t for t in seq if isinstance(t, bool) or not isinstance(t, int)]
+        if bad:
+            raise TypeError(f"sequences must hold integer token ids, got {bad[0]!r} ({type(bad[0]).__name__})")
+        out.append(seq)
+    if not out:
+        raise ValueError("sequences must hold at least one sequence, got none")
     return out
 
 

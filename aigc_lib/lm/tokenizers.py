@@ -109,6 +109,27 @@ def _merge(word: Sequence[int], pair: tuple[int, int], new_id: int) -> tuple[int
     return tuple(out)
 
 
+def split_covering(pattern: re.Pattern, text: str) -> list[str]:
+    """The matches of ``pattern`` in ``text``, which must cover every character (else ``decode(encode(s)) != s``).
+
+    Raises:
+        ValueError: naming the first character that no match covers and its position.
+    """
+    chunks, pos = [], 0
+    for m in pattern.finditer(text):
+        if m.start() != pos or (m.end() == m.start() and m.start() < len(text)):
+            at = pos if m.start() != pos else m.start()
+            raise ValueError(f"pattern must match every character of the text, so that decode(encode(s)) == s; "
+                             f"it skipped {text[at]!r} at position {at} (pattern {pattern.pattern!r})")
+        if m.end() > m.start():
+            chunks.append(m.group())
+        pos = m.end()
+    if pos != len(text):
+        raise ValueError(f"pattern must match every character of the text, so that decode(encode(s)) == s; it "
+                         f"skipped {text[pos]!r} at position {pos} (pattern {pattern.pattern!r})")
+    return chunks
+
+
 class ByteBPETokenizer:
     """Byte-level BPE: ids 0-255 are bytes; each learned merge adds one id.
 
@@ -141,7 +162,10 @@ class ByteBPETokenizer:
             self.merges[(a, b)] = len(self.vocab)
             self.vocab.append(self.vocab[a] + self.vocab[b])
         self.pattern = pattern
-        self._split = re.compile(pattern)
+        try:
+            self._split = re.compile(pattern)
+        except re.error as e:
+            raise ValueError(f"pattern must be a valid regular expression, got {pattern!r} ({e})") from None
         self._cache: dict[str, tuple[int, ...]] = {}
 
     @property
@@ -157,7 +181,13 @@ class ByteBPETokenizer:
         if not isinstance(text, str):
             raise TypeError(f"text must be a string (the training text), got {type(text).__name__}")
         vocab_size = check_int(vocab_size, "vocab_size", min=256, note=" (the byte alphabet)")
-        chunk_counts = Counter(re.findall(pattern, text))
+        if not isinstance(pattern, str):
+            raise TypeError(f"pattern must be a regular expression string, got {type(pattern).__name__}")
+        try:
+            compiled = re.compile(pattern)
+        except re.error as e:
+            raise ValueError(f"pattern must be a valid regular expression, got {pattern!r} ({e})") from None
+        chunk_counts = Counter(split_covering(compiled, text))
         # Chunks as tuples of ids, with their frequency; dict order = first appearance in the text.
         words: dict[tuple[int, ...], int] = {}
         for chunk, freq in chunk_counts.items():
@@ -213,7 +243,7 @@ class ByteBPETokenizer:
         if not isinstance(text, str):
             raise TypeError(f"text must be a string, got {type(text).__name__}")
         ids: list[int] = []
-        for chunk in self._split.findall(text):
+        for chunk in split_covering(self._split, text):
             ids.extend(self._encode_chunk(chunk))
         return ids
 

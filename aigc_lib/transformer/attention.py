@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..core.checks import check_bool, check_float, check_int, check_tensor
+from ..core.checks import check_bool, check_finite_tensor, check_float, check_int, check_tensor
 from .linear import Linear
 from .positional import RotaryEmbedding
 
@@ -42,8 +42,8 @@ def causal_mask(t_q: int, t_k: int | None = None, device: torch.device | str | N
     (``F.scaled_dot_product_attention(is_causal=True)`` aligns the triangle
     top-left instead, which only agrees when ``T_q == T_k``.)
     """
-    t_q = check_int(t_q, "t_q", min=0)
-    t_k = t_q if t_k is None else check_int(t_k, "t_k", min=0)
+    t_q = check_int(t_q, "t_q", min=1)
+    t_k = t_q if t_k is None else check_int(t_k, "t_k", min=1)
     if t_k < t_q:
         raise ValueError(f"causal_mask needs 0 <= T_q <= T_k, got T_q={t_q}, T_k={t_k}")
     q_pos = torch.arange(t_k - t_q, t_k, device=device)[:, None]
@@ -103,8 +103,11 @@ def _check_mask(mask: torch.Tensor, scores_shape: torch.Size) -> None:
 def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
     for name, t in (("q", q), ("k", k), ("v", v)):
         check_tensor(t, name, kind="float", shape_hint="(..., T, d)")
-    if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
-        raise ValueError(f"q, k, v need at least 2 dims (..., T, d), got {tuple(q.shape)}, "
+    if q.ndim < 2 or k.ndim < 2 or v.ndim < 2 or not q.ndim == k.ndim == v.ndim:
+        raise ValueError(f"q, k, v need the same number (>= 2) of dims (..., T, d), got {tuple(q.shape)}, "
+                         f"{tuple(k.shape)}, {tuple(v.shape)}")
+    if not q.shape[:-2] == k.shape[:-2] == v.shape[:-2]:
+        raise ValueError(f"q, k, v must share their leading (batch, head) dims, got {tuple(q.shape)}, "
                          f"{tuple(k.shape)}, {tuple(v.shape)}")
     if k.shape[-2] != v.shape[-2]:
         raise ValueError(f"keys and values must have the same length T_k: k has {k.shape[-2]}, v has {v.shape[-2]}")
@@ -141,7 +144,9 @@ def scaled_dot_product_attention(
     """
     _check_qkv(q, k, v)
     dropout_p = check_float(dropout_p, "dropout_p", min=0.0, max=1.0)
-    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else check_float(scale, "scale")
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else check_float(scale, "scale", min=0.0, min_open=True)
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        check_finite_tensor(t, name)
     scores = (q @ k.transpose(-2, -1)) * scale                           # (..., T_q, T_k)
     if mask is not None:
         _check_mask(mask, scores.shape)
@@ -315,6 +320,8 @@ class MultiHeadAttention(nn.Module):
         super().__init__()
         d_model = check_int(d_model, "d_model", min=1)
         n_heads = check_int(n_heads, "n_heads", min=1)
+        for flag, value in (("bias", bias), ("cross", cross), ("rope", rope), ("fast", fast)):
+            check_bool(value, flag)
         dropout = check_float(dropout, "dropout", min=0.0, max=1.0, max_open=True)
         max_len = check_int(max_len, "max_len", min=1)
         if d_model % n_heads != 0:

@@ -29,7 +29,7 @@ def length_penalty(length: int, alpha: float) -> float:
     larger ``alpha`` favours longer ones.
     """
     length = check_int(length, "length", min=0)
-    alpha = check_float(alpha, "alpha")
+    alpha = check_float(alpha, "alpha", min=0.0, note=" (0: plain log-probability; Wu et al. use 0.6-1)")
     return ((5.0 + length) / 6.0) ** alpha
 
 
@@ -72,8 +72,10 @@ def _check_eos(eos_id: int | None, vocab: int) -> None:
 
 
 def _check_token_dtype(prompt: torch.Tensor) -> None:
-    if prompt.is_floating_point() or prompt.is_complex():
+    if prompt.is_floating_point() or prompt.is_complex() or prompt.dtype == torch.bool:
         raise TypeError(f"prompt must hold integer token ids, got dtype {prompt.dtype}")
+    if prompt.numel() and int(prompt.min()) < 0:
+        raise ValueError(f"prompt must hold token ids >= 0, got {int(prompt.min())}")
 
 
 def _as_prompt(prompt: torch.Tensor | list[int]) -> torch.Tensor:
@@ -115,6 +117,8 @@ def greedy_decode(next_log_probs: NextLogProbs, prompt: torch.Tensor, max_new_to
     if seq.ndim != 2 or seq.shape[1] == 0:
         raise ValueError(f"prompt must be (N, t0) or (t0,) with t0 >= 1, got shape {tuple(prompt.shape)}")
     _check_token_dtype(seq)
+    if seq.shape[0] == 0:
+        raise ValueError(f"prompt must hold at least one row of tokens, got shape {tuple(prompt.shape)}")
     seq = seq.long()
     fill = eos_id if pad_id is None else pad_id
     done = torch.zeros(seq.shape[0], dtype=torch.bool, device=seq.device)
@@ -124,6 +128,7 @@ def greedy_decode(next_log_probs: NextLogProbs, prompt: torch.Tensor, max_new_to
         if bool(torch.isnan(out).any()):     # argmax would pick the NaN: a silent wrong token
             raise ValueError("next_log_probs returned NaN log-probabilities: expected finite numbers (or -inf); "
                              "the model's output is not usable")
+        _check_some_token_possible(out, done)
         nxt = out.argmax(dim=-1)
         if eos_id is not None:
             nxt = torch.where(done, torch.full_like(nxt, fill), nxt)
@@ -132,6 +137,17 @@ def greedy_decode(next_log_probs: NextLogProbs, prompt: torch.Tensor, max_new_to
         if eos_id is not None and bool(done.all()):
             break
     return seq[0] if single else seq
+
+
+def _check_some_token_possible(logp: torch.Tensor, done: torch.Tensor | None = None) -> None:
+    """Raise if a (live) row gives -inf to every token: no continuation is possible, and picking one is wrong."""
+    dead = torch.isneginf(logp).all(dim=-1)
+    if done is not None:
+        dead = dead & ~done.to(dead.device)
+    if bool(dead.any()):
+        row = int(dead.nonzero()[0, 0])
+        raise ValueError(f"next_log_probs returned -inf in every place of row {row}: no next token is possible "
+                         f"(expected at least one finite log-probability per row)")
 
 
 @torch.no_grad()
@@ -169,7 +185,7 @@ def beam_search(next_log_probs: NextLogProbs, prompt: torch.Tensor | list[int], 
     beam_width = check_int(beam_width, "beam_width", min=1)
     max_new_tokens = check_int(max_new_tokens, "max_new_tokens", min=1)
     eos_id = check_int(eos_id, "eos_id", min=0, allow_none=True)
-    alpha = check_float(alpha, "alpha")
+    alpha = check_float(alpha, "alpha", min=0.0, note=" (0: plain log-probability; Wu et al. use 0.6-1)")
     check_bool(early_stopping, "early_stopping")
     prompt = _as_prompt(prompt)
     device, prompt = prompt.device, prompt.cpu()
@@ -188,6 +204,7 @@ def beam_search(next_log_probs: NextLogProbs, prompt: torch.Tensor | list[int], 
         _check_eos(eos_id, vocab)
         if bool(logp.isnan().any()):
             raise ValueError("next_log_probs returned NaN log-probabilities")
+        _check_some_token_possible(logp)
         if bool((logp > 1e-6).any()):
             raise ValueError(f"next_log_probs must return log-probabilities (<= 0, e.g. from log_softmax), "
                              f"got a largest value of {float(logp.max()):.4g}: are these logits or probabilities?")

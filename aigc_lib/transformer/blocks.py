@@ -179,6 +179,8 @@ class TransformerEncoder(nn.Module):
 
     def __init__(self, config: BlockConfig, n_layers: int) -> None:
         super().__init__()
+        if not isinstance(config, BlockConfig):
+            raise TypeError(f"config must be a BlockConfig, got {type(config).__name__}")
         n_layers = check_int(n_layers, "n_layers", min=1)
         if config.cross_attention:
             raise ValueError("encoder blocks have no cross-attention; use cross_attention=False")
@@ -196,6 +198,8 @@ class TransformerDecoder(nn.Module):
 
     def __init__(self, config: BlockConfig, n_layers: int) -> None:
         super().__init__()
+        if not isinstance(config, BlockConfig):
+            raise TypeError(f"config must be a BlockConfig, got {type(config).__name__}")
         n_layers = check_int(n_layers, "n_layers", min=1)
         config = replace(config, cross_attention=True)
         self.layers = nn.ModuleList(TransformerBlock(config) for _ in range(n_layers))
@@ -221,6 +225,7 @@ def check_token_ids(tokens: torch.Tensor, vocab_size: int, vocab_name: str = "vo
     expected 0 <= id < vocab_size=65``.
     """
     check_tensor(tokens, "tokens", kind="int", shape_hint="of token ids")
+    vocab_size = check_int(vocab_size, vocab_name, min=1)
     if tokens.numel() == 0 or torch.compiler.is_compiling():
         return
     lo, hi = torch.stack(torch.aminmax(tokens)).tolist()

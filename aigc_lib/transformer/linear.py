@@ -75,6 +75,10 @@ def row_split_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
         raise ValueError(f"parts must be between 1 and out_features={out_f}, got {parts}")
     if x.shape[-1] != in_f:
         raise ValueError(f"x must have in_features={in_f} in its last dimension, got shape {tuple(x.shape)}")
+    if bias is not None:
+        check_tensor(bias, "bias", ndim=1, shape_hint=f"({out_f},)")
+        if bias.shape[0] != out_f:
+            raise ValueError(f"bias must have shape ({out_f},) (out_features), got {tuple(bias.shape)}")
     rows = x.reshape(-1, in_f)                                    # (M, in)
     m = rows.shape[0]
     main = out_f - out_f % parts                                  # rows of W that split evenly

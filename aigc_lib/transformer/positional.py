@@ -29,10 +29,13 @@ def _check_length(start: int, t: int, max_len: int, what: str) -> None:
         )
 
 
-def _check_sizes(d_model: int, max_len: int, base: float | None = None, d_name: str = "d_model") -> None:
+_NO_BASE = object()
+
+
+def _check_sizes(d_model: int, max_len: int, base: object = _NO_BASE, d_name: str = "d_model") -> None:
     check_int(d_model, d_name, min=1)
     check_int(max_len, "max_len", min=1)
-    if base is not None:
+    if base is not _NO_BASE:
         check_float(base, "base", min=1.0, min_open=True)
 
 
@@ -40,7 +43,9 @@ def _check_embeddings(x: torch.Tensor, d_model: int, what: str) -> None:
     check_tensor(x, "x", shape_hint=f"(B, T, {d_model})")
     if x.ndim != 3 or x.shape[-1] != d_model:
         hint = " (token ids? embed them first)" if not x.is_floating_point() else ""
-        raise ValueError(f"{what} expects embeddings of shape (B, T, {d_model}), got {tuple(x.shape)}{hint}")
+        raise ValueError(f"{what} expects embeddings of shape (B, T, {d_model}), got {tuple(x.shape)}{hint} (x)")
+    if not x.is_floating_point():
+        raise TypeError(f"{what} expects floating-point embeddings x (token ids? embed them first), got {x.dtype}")
 
 
 def sinusoidal_table(max_len: int, d_model: int, base: float = 10000.0) -> torch.Tensor:

@@ -134,6 +134,10 @@ class Seq2SeqTransformer(nn.Module):
         return self.output(self.decoder(x, memory, src_mask, caches=caches, need_weights=need_weights))
 
     def forward(self, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
+        if isinstance(src, torch.Tensor) and isinstance(tgt, torch.Tensor) and src.ndim == 2 and tgt.ndim == 2 and (
+                src.shape[0] != tgt.shape[0] or src.shape[0] == 0):
+            raise ValueError(f"src (B, S) and tgt (B, T) must hold the same number B >= 1 of sentences, got "
+                             f"shapes {tuple(src.shape)} and {tuple(tgt.shape)}")
         memory, src_mask = self.encode(src)
         return self.decode(tgt, memory, src_mask)
 

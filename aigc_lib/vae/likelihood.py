@@ -19,6 +19,8 @@ from .models import VAE
 def _log_weight_stats(model: VAE, x: torch.Tensor, y: torch.Tensor | int | None, k: int, chunk_size: int,
                       generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
     """``(log mean_k w_k, mean_k log w_k)``, each ``(B,)``, with ``w = p(x, z) / q(z|x)`` and ``z ~ q(z|x)``."""
+    if not isinstance(model, VAE):
+        raise TypeError(f"model must be a VAE, got {type(model).__name__}")
     k = check_int(k, "k", min=1)
     chunk_size = check_int(chunk_size, "chunk_size", min=1)
     mu, logvar = model.encode(x, y)
@@ -83,6 +85,8 @@ def held_out_likelihood(model: VAE, images: torch.Tensor, labels: torch.Tensor |
     comes from a generator seeded with ``seed``, so the numbers are reproducible.
     """
     check_tensor(images, "images", kind="float", shape_hint="(N, *image_shape) binary images")
+    if not isinstance(model, VAE):
+        raise TypeError(f"model must be a VAE, got {type(model).__name__}")
     batch_size = check_int(batch_size, "batch_size", min=1)
     seed = check_int(seed, "seed", min=0)
     if len(images) == 0:

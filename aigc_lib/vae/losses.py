@@ -19,7 +19,7 @@ import math
 
 import torch
 
-from ..core.checks import check_int, check_tensor
+from ..core.checks import check_finite_tensor, check_generator, check_int, check_tensor
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -27,11 +27,17 @@ LOG_2PI = math.log(2 * math.pi)
 TEST_BINARIZATION_SEED = 1234
 
 
-def _check_same_shape(a: torch.Tensor, b: torch.Tensor, a_name: str, b_name: str) -> None:
+def _check_same_shape(a: torch.Tensor, b: torch.Tensor, a_name: str, b_name: str, finite: bool = True) -> None:
+    """Two floating-point tensors of one shape, with at least one entry (and finite, one sync, if ``finite``)."""
     check_tensor(a, a_name, kind="float")
-    check_tensor(b, b_name)
+    check_tensor(b, b_name, kind="float")
     if a.shape != b.shape:
         raise ValueError(f"{a_name} and {b_name} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    if a.numel() == 0:
+        raise ValueError(f"{a_name} and {b_name} must not be empty, got shape {tuple(a.shape)}")
+    if finite:
+        check_finite_tensor(a, a_name)
+        check_finite_tensor(b, b_name)
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -78,6 +84,7 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Gene
     """
     _check_same_shape(mu, logvar, "mu", "logvar")
     n_samples = check_int(n_samples, "n_samples", min=1, allow_none=True)
+    check_generator(generator)
     shape = mu.shape if n_samples is None else (n_samples, *mu.shape)
     eps = torch.randn(shape, generator=generator, device=mu.device, dtype=mu.dtype)
     return mu + torch.exp(0.5 * logvar) * eps
@@ -99,7 +106,8 @@ def bernoulli_log_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Ten
     Raises:
         ValueError: if the shapes differ or ``x`` has values outside [0, 1].
     """
-    _check_same_shape(logits, x, "logits", "x")
+    _check_same_shape(logits, x, "logits", "x", finite=False)
+    check_finite_tensor(logits, "logits")
     lo, hi = float(x.min()), float(x.max())
     if lo < 0.0 or hi > 1.0 or math.isnan(lo) or math.isnan(hi):
         raise ValueError(
@@ -132,13 +140,16 @@ def binarize_dynamic(images: torch.Tensor, generator: torch.Generator | None = N
             ``aigc_lib.setup_notebook`` and saved in Trainer checkpoints).
     """
     check_tensor(images, "images")
+    check_generator(generator)
+    if images.numel() == 0:
+        raise ValueError(f"images must not be empty, got shape {tuple(images.shape)}")
     if not images.is_floating_point():
-        raise TypeError(f"binarisation needs floating-point grey values in [0, 1], got {images.dtype}; "
+        raise TypeError(f"images: binarisation needs floating-point grey values in [0, 1], got {images.dtype}; "
                         f"convert uint8 images with images.float() / 255")
     if images.numel():
         lo, hi = float(images.min()), float(images.max())
         if not 0.0 <= lo <= hi <= 1.0:             # also catches NaN
-            raise ValueError(f"binarisation needs grey values in [0, 1], got [{lo:.4g}, {hi:.4g}]")
+            raise ValueError(f"images: binarisation needs grey values in [0, 1], got [{lo:.4g}, {hi:.4g}]")
     return torch.bernoulli(images, generator=generator)
 
 
@@ -158,7 +169,7 @@ def binarize_fixed(images: torch.Tensor, seed: int = TEST_BINARIZATION_SEED) -> 
     Returns:
         A float tensor of 0s and 1s with the shape and device of ``images``.
     """
-    check_tensor(images, "images")
+    check_tensor(images, "images", kind="float", shape_hint="of grey values in [0, 1]")
     seed = check_int(seed, "seed", min=0)
     g = torch.Generator().manual_seed(seed)
     return binarize_dynamic(images.detach().cpu().float(), generator=g).to(images.device)

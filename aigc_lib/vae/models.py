@@ -312,6 +312,8 @@ class VAE(_ImageMLP):
 def beta_vae_loss(terms: ELBOTerms, beta: float = 1.0) -> torch.Tensor:
     """Mean over the batch of ``distortion + beta * rate``: a scalar. ``beta = 1`` is the negative ELBO."""
     beta = check_float(beta, "beta", min=0.0, note=" (beta = 1 is the ELBO)")
+    if not isinstance(terms, ELBOTerms):
+        raise TypeError(f"terms must be the ELBOTerms that VAE.elbo_terms returns, got {type(terms).__name__}")
     return (terms.distortion + beta * terms.rate).mean()
 
 
