@@ -6,11 +6,8 @@ builds a random ``GPT2LMHeadModel``, runs ``trl`` on it, and runs our code on th
 from __future__ import annotations
 
 import copy
-import os
 
 import torch
-
-os.environ.setdefault("TQDM_DISABLE", "1")
 
 VOCAB = ["<pad>", "<eos>"] + list("abcdefghijklmnopqrstuvwxyz0123456789 +=?:")
 PAD, EOS = 0, 1
@@ -55,7 +52,7 @@ def dpo_trainer(policy, reference, beta: float, tmp_path):
     from trl import DPOConfig, DPOTrainer
 
     ds = Dataset.from_dict({"prompt": ["ab", "cd"], "chosen": ["1", "2"], "rejected": ["3", "4"]})
-    args = DPOConfig(output_dir=str(tmp_path / "dpo"), report_to=[], use_cpu=True, per_device_train_batch_size=2,
+    args = DPOConfig(output_dir=str(tmp_path / "dpo"), report_to=[], disable_tqdm=True, use_cpu=True, per_device_train_batch_size=2,
                      max_steps=1, beta=beta, bf16=False)
     return DPOTrainer(model=policy, ref_model=reference, args=args, train_dataset=ds, processing_class=hf_tokenizer())
 
@@ -72,7 +69,7 @@ def grpo_trainer(policy, reference, tmp_path, **config):
     path = tmp_path / "reference"
     reference.save_pretrained(path)
     policy.config._name_or_path = str(path)
-    args = GRPOConfig(output_dir=str(tmp_path / "grpo"), report_to=[], use_cpu=True, per_device_train_batch_size=2,
+    args = GRPOConfig(output_dir=str(tmp_path / "grpo"), report_to=[], disable_tqdm=True, use_cpu=True, per_device_train_batch_size=2,
                       num_generations=2, max_steps=1, bf16=False, **config)
     trainer = GRPOTrainer(model=policy, reward_funcs=lambda completions, **kw: [0.0] * len(completions), args=args,
                           train_dataset=Dataset.from_dict({"prompt": ["ab", "cd"]}), processing_class=hf_tokenizer())

@@ -30,6 +30,13 @@ class FakeDisplay:
         self.text = data["text/plain"]
 
 
+
+@pytest.fixture(autouse=True)
+def _bars_enabled(monkeypatch):
+    """These tests need bars drawn: a TQDM_DISABLE set after tqdm's import, or inherited by the kernel started
+    here, would hide them."""
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+
 def test_notebook_line_keeps_one_display_with_the_last_state():
     shown = FakeDisplay()
     for _ in tqdm(range(30), file=NotebookLine(display=shown), mininterval=0, desc="training"):
@@ -52,7 +59,7 @@ def test_outside_a_notebook_the_bar_is_plain_tqdm():
     bar.close()
 
 
-def test_saved_notebook_keeps_one_progress_line(tmp_path):
+def test_saved_notebook_keeps_one_progress_line(tmp_path, monkeypatch):
     """Execute a notebook as the real runs do (nbclient, a fresh kernel) and read what it stored."""
     nbclient = pytest.importorskip("nbclient")
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
