@@ -318,3 +318,13 @@ def test_padding_mask_check_passes_and_fails_for_an_attention_that_ignores_the_m
 
     largest, same = padding_check(ignores_mask, x, lengths)
     assert largest > 0.01 and not same
+
+
+def test_scale_zero_gives_equal_weights_and_negative_scale_is_refused():
+    """scale = 0 is a valid limit (infinite temperature: every key the same weight); a negative scale is refused."""
+    q, k, v = torch.randn(1, 2, 3, 4), torch.randn(1, 2, 5, 4), torch.randn(1, 2, 5, 4)
+    out, w = scaled_dot_product_attention(q, k, v, scale=0.0)
+    torch.testing.assert_close(w, torch.full_like(w, 1 / 5))
+    torch.testing.assert_close(out, v.mean(dim=-2, keepdim=True).expand_as(out))
+    with pytest.raises(ValueError, match="scale"):
+        scaled_dot_product_attention(q, k, v, scale=-1.0)

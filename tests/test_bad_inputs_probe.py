@@ -117,7 +117,7 @@ CASES = [
     ("TensorBatches.load_state_dict junk", lambda: TensorBatches(torch.zeros(4, 2), batch_size=2).load_state_dict(
         {"x": 1}), KeyError, ["TensorBatches state", "epoch"]),
     # ---------------------------------------------------------------- transformer and LM
-    ("sdpa scale 0", lambda: scaled_dot_product_attention(*[torch.randn(1, 2, 3, 4)] * 3, scale=0.0), ValueError,
+    ("sdpa scale negative", lambda: scaled_dot_product_attention(*[torch.randn(1, 2, 3, 4)] * 3, scale=-1.0), ValueError,
      ["scale"]),
     ("sdpa q NaN", lambda: scaled_dot_product_attention(torch.full((1, 2, 3, 4), NAN), *[torch.randn(1, 2, 3, 4)] * 2),
      ValueError, ["q", "NaN"]),

@@ -144,7 +144,8 @@ def scaled_dot_product_attention(
     """
     _check_qkv(q, k, v)
     dropout_p = check_float(dropout_p, "dropout_p", min=0.0, max=1.0)
-    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else check_float(scale, "scale", min=0.0, min_open=True)
+    # scale 0 is allowed: every key gets the same weight (the temperature goes to infinity; chapter 2, exercise 1)
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else check_float(scale, "scale", min=0.0)
     for name, t in (("q", q), ("k", k), ("v", v)):
         check_finite_tensor(t, name)
     scores = (q @ k.transpose(-2, -1)) * scale                           # (..., T_q, T_k)
